@@ -1,0 +1,27 @@
+// Turning what the admin gave us into something libpq accepts.
+#pragma once
+
+#include <string>
+
+namespace tokenadm {
+
+inline constexpr int k_default_connect_timeout = 10;
+
+// Normalises a DSN: SQLAlchemy URLs (postgresql+psycopg2://) become
+// postgresql://, and connect_timeout is added when absent. An empty DSN
+// stays empty (libpq defaults: PG* variables, .pgpass, services).
+// Throws ConnectError with a hint for unknown schemes (posgres://) and for
+// strings libpq cannot parse; the message never contains the DSN's password.
+std::string normalise_dsn(const std::string& dsn);
+
+// The DSN to use, first found wins: `flag` (--dsn), `positional` (the
+// gs-compatible `token create DSN`), $TOKENADM_DSN, `from_config`; empty
+// means libpq's own defaults (PG* variables, ~/.pgpass, PGSERVICE).
+std::string resolve_dsn(const std::string& flag, const std::string& positional,
+                        const std::string& from_config = {});
+
+// `message` with every occurrence of the password in `dsn` (and of the
+// password in PGPASSWORD) masked, cut to its first line.
+std::string scrub_message(const std::string& message, const std::string& dsn);
+
+} // namespace tokenadm

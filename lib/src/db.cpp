@@ -1,0 +1,35 @@
+#include "db_impl.hpp"
+
+#include "tokenadm/dsn.hpp"
+
+namespace tokenadm {
+
+Db::Db(const std::string& dsn)
+{
+  const auto conninfo = normalise_dsn(dsn);
+  try {
+    m_impl = std::make_unique<Impl>(conninfo);
+  } catch (const pqxx::broken_connection& e) {
+    throw ConnectError("cannot connect to the database: " + scrub_message(e.what(), conninfo));
+  } catch (const pqxx::failure& e) {
+    throw ConnectError("cannot connect to the database: " + scrub_message(e.what(), conninfo));
+  }
+}
+
+Db::~Db() = default;
+
+std::string first_line_scrubbed(Db& db, const std::string& message)
+{
+  auto msg = scrub_message(message, db.impl().dsn);
+  if (msg.rfind("ERROR:  ", 0) == 0) {
+    msg.erase(0, 8);
+  }
+  return msg;
+}
+
+std::string iso(const std::string& expr)
+{
+  return "to_char(" + expr + " at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+}
+
+} // namespace tokenadm

@@ -1,0 +1,150 @@
+#include "tokenadm/dsn.hpp"
+
+#include "tokenadm/errors.hpp"
+
+#include <libpq-fe.h>
+
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+namespace tokenadm {
+
+namespace {
+
+struct ConninfoFree {
+  void operator()(PQconninfoOption* o) const { PQconninfoFree(o); }
+};
+using Conninfo = std::unique_ptr<PQconninfoOption, ConninfoFree>;
+
+Conninfo parse(const std::string& dsn)
+{
+  char* err = nullptr;
+  Conninfo opts(PQconninfoParse(dsn.c_str(), &err));
+  // libpq's parse error quotes pieces of the DSN, which may be a password:
+  // it is dropped, never printed.
+  PQfreemem(err);
+  return opts;
+}
+
+std::string scheme_of(const std::string& dsn)
+{
+  const auto pos = dsn.find("://");
+  if (pos == std::string::npos) {
+    return {};
+  }
+  const auto scheme = dsn.substr(0, pos);
+  for (char c : scheme) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                    || c == '+' || c == '-' || c == '.';
+    if (!ok) {
+      return {}; // "://" inside a key=value string, not a scheme
+    }
+  }
+  return scheme;
+}
+
+// Secrets a message about `dsn` could contain.
+std::vector<std::string> secrets_of(const std::string& dsn)
+{
+  std::vector<std::string> out;
+  if (const char* env = std::getenv("PGPASSWORD"); env != nullptr && *env != '\0') {
+    out.emplace_back(env);
+  }
+  if (auto opts = parse(dsn)) {
+    for (auto* o = opts.get(); o->keyword != nullptr; ++o) {
+      if (o->val != nullptr && *o->val != '\0' && std::string_view(o->keyword) == "password") {
+        out.emplace_back(o->val);
+      }
+    }
+  }
+  // The raw (maybe %-encoded) password of a URI: scheme://user:PASSWORD@host
+  if (const auto s = dsn.find("://"); s != std::string::npos) {
+    const auto at = dsn.find('@', s + 3);
+    const auto colon = dsn.find(':', s + 3);
+    if (at != std::string::npos && colon != std::string::npos && colon < at) {
+      out.push_back(dsn.substr(colon + 1, at - colon - 1));
+    }
+  }
+  std::erase_if(out, [](const std::string& s) { return s.empty(); });
+  return out;
+}
+
+} // namespace
+
+std::string normalise_dsn(const std::string& input)
+{
+  std::string dsn = input;
+  const auto scheme = scheme_of(dsn);
+  if (!scheme.empty()) {
+    if (scheme.rfind("postgresql+", 0) == 0 || scheme.rfind("postgres+", 0) == 0) {
+      // SQLAlchemy: postgresql+psycopg2://... (as in gsconfig.ini)
+      dsn = "postgresql" + dsn.substr(scheme.size());
+    } else if (scheme != "postgresql" && scheme != "postgres") {
+      std::string hint = "unknown DSN scheme '" + scheme.substr(0, 20)
+                         + "://': use postgresql://user@host/dbname or key=value pairs";
+      if (scheme == "posgres" || scheme == "posgresql" || scheme == "postgre") {
+        hint += " (did you mean postgresql://?)";
+      }
+      throw ConnectError(hint);
+    }
+  }
+  if (dsn.empty()) {
+    if (std::getenv("PGCONNECT_TIMEOUT") == nullptr) {
+      dsn = "connect_timeout=" + std::to_string(k_default_connect_timeout);
+    }
+    return dsn;
+  }
+  auto opts = parse(dsn);
+  if (!opts) {
+    throw ConnectError(
+      "cannot understand the DSN: expected postgresql://user@host/dbname or key=value pairs");
+  }
+  bool has_timeout = std::getenv("PGCONNECT_TIMEOUT") != nullptr;
+  for (auto* o = opts.get(); o->keyword != nullptr; ++o) {
+    if (std::string_view(o->keyword) == "connect_timeout" && o->val != nullptr) {
+      has_timeout = true;
+    }
+  }
+  if (!has_timeout) {
+    const auto t = "connect_timeout=" + std::to_string(k_default_connect_timeout);
+    if (!scheme.empty()) {
+      dsn += (dsn.find('?') == std::string::npos ? "?" : "&") + t;
+    } else {
+      dsn += " " + t;
+    }
+  }
+  return dsn;
+}
+
+std::string resolve_dsn(const std::string& flag, const std::string& positional,
+                        const std::string& from_config)
+{
+  if (!flag.empty()) {
+    return flag;
+  }
+  if (!positional.empty()) {
+    return positional;
+  }
+  if (const char* env = std::getenv("TOKENADM_DSN"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  return from_config;
+}
+
+std::string scrub_message(const std::string& message, const std::string& dsn)
+{
+  std::string out = message.substr(0, message.find('\n'));
+  for (const auto& secret : secrets_of(dsn)) {
+    for (auto pos = out.find(secret); pos != std::string::npos; pos = out.find(secret, pos)) {
+      out.replace(pos, secret.size(), "***");
+      pos += 3;
+    }
+  }
+  while (!out.empty() && (out.back() == ' ' || out.back() == '\r')) {
+    out.pop_back();
+  }
+  return redact_tokens(out);
+}
+
+} // namespace tokenadm

@@ -1,0 +1,125 @@
+#include "tokenadm/schema.hpp"
+
+#include "db_impl.hpp"
+
+#include <array>
+
+namespace tokenadm {
+
+namespace {
+
+// Migration N (1-based) takes the schema from version N-1 to N. Append only:
+// a released migration is never edited.
+constexpr std::array<const char*, 1> k_migrations{{
+  R"sql(
+create table tokenadm.tokens (
+  id            text primary key,
+  digest        text not null unique,
+  hash_alg      text not null default 'sha256',
+  key_id        text not null default '',
+  owner         text not null default '',
+  label         text not null default '',
+  roles         text[] not null default '{all}',
+  scopes        text[] not null default '{}',
+  contact       text,
+  meta          jsonb not null default '{}',
+  created_at    timestamptz not null default now(),
+  created_by    text not null default '',
+  expires_at    timestamptz,
+  last_used_at  timestamptz,
+  revoked_at    timestamptz,
+  revoked_by    text,
+  revoke_reason text,
+  replaced_by   text references tokenadm.tokens(id) on delete set null
+);
+create index tokens_owner_idx on tokenadm.tokens (owner);
+create index tokens_expires_idx on tokenadm.tokens (expires_at);
+create table tokenadm.audit (
+  id        bigserial primary key,
+  at        timestamptz not null default now(),
+  action    text not null,
+  token_id  text,
+  owner     text,
+  actor     text not null default '',
+  sudo_user text,
+  host      text not null default '',
+  outcome   text not null default 'ok',
+  reason    text
+);
+create index audit_token_idx on tokenadm.audit (token_id);
+create index audit_at_idx on tokenadm.audit (at);
+)sql",
+}};
+
+// pg_advisory_xact_lock key: "tokenadm" as a number, shared by every init.
+constexpr long long k_lock_key = 0x746f6b656e61646dLL;
+
+int read_version(pqxx::transaction_base& tx)
+{
+  const auto r = tx.exec(
+    "select case when to_regclass('tokenadm.schema_version') is null then 0"
+    " else (select coalesce(max(version), 0) from tokenadm.schema_version) end");
+  return r[0][0].as<int>();
+}
+
+} // namespace
+
+int expected_schema_version()
+{
+  return static_cast<int>(k_migrations.size());
+}
+
+int schema_version(Db& db)
+{
+  return guarded(db, [&] {
+    pqxx::nontransaction tx(db.impl().conn);
+    // to_regclass needs the schema to exist only for its own lookup: it
+    // returns null otherwise.
+    return read_version(tx);
+  });
+}
+
+void require_schema_version(int found)
+{
+  const int want = expected_schema_version();
+  if (found == want) {
+    return;
+  }
+  if (found == 0) {
+    throw DbError("the tokenadm schema is missing from this database: run token init", "schema");
+  }
+  if (found < want) {
+    throw DbError("the tokenadm schema is at version " + std::to_string(found)
+                    + ", this token needs " + std::to_string(want) + ": run token init",
+                  "schema");
+  }
+  throw DbError("the tokenadm schema is at version " + std::to_string(found)
+                  + ", newer than this token understands (" + std::to_string(want)
+                  + "): upgrade tokenadm",
+                "schema");
+}
+
+InitResult init_schema(Db& db)
+{
+  return guarded(db, [&] {
+    pqxx::work tx(db.impl().conn);
+    tx.exec_params("select pg_advisory_xact_lock($1)", k_lock_key);
+    tx.exec("create schema if not exists tokenadm");
+    tx.exec("create table if not exists tokenadm.schema_version ("
+            " version int primary key,"
+            " applied_at timestamptz not null default now())");
+    const int from = read_version(tx);
+    const int want = expected_schema_version();
+    if (from > want) {
+      require_schema_version(from);
+    }
+    for (int v = from + 1; v <= want; ++v) {
+      tx.exec(k_migrations[static_cast<std::size_t>(v - 1)]);
+      tx.exec_params("insert into tokenadm.schema_version (version) values ($1)", v);
+    }
+    tx.commit();
+    return InitResult{from, want};
+  });
+}
+
+} // namespace tokenadm

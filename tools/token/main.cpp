@@ -1,0 +1,78 @@
+// token: thin front end over libtokenadm. Parses, runs one subcommand, and
+// maps every error to the SPEC's exit status (0/1/2) in one place.
+#include "common.hpp"
+
+#include <tokenadm/errors.hpp>
+
+#include <iostream>
+
+namespace {
+
+int report(const tokencli::Globals& g, const std::string& code, const std::string& message,
+           int status)
+{
+  auto safe = tokenadm::redact_tokens(message);
+  for (auto& c : safe) {
+    if (c == '\n' || c == '\r') {
+      c = ' ';
+    }
+  }
+  std::cerr << "token: " << safe << '\n';
+  if (g.json) {
+    std::cout << nlohmann::json{{"error", {{"code", code}, {"message", safe}}}}.dump() << '\n';
+  }
+  return status;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+  tokencli::Globals g;
+  CLI::App app{"token: create, list, revoke and verify authentication tokens kept in PostgreSQL"};
+  app.name("token");
+  app.set_version_flag("--version", "token (tokenadm) " TOKENADM_VERSION);
+  app.require_subcommand(1, 1);
+  app.fallthrough();
+  app.footer("Exit status: 0 success, 1 no database connection, 2 any other failure.\n"
+             "See token(1) and token-<command>(1).");
+  app.add_option("--dsn", g.dsn, "PostgreSQL DSN (else TOKENADM_DSN, else libpq defaults)")
+    ->type_name("DSN");
+  app.add_option("--timeout", g.timeout, "Whole-command deadline in seconds (0: none)")
+    ->type_name("SECONDS")
+    ->check(CLI::Range(0, 86400))
+    ->capture_default_str();
+
+  std::vector<tokencli::Command> commands{
+    tokencli::setup_init(app, g),   tokencli::setup_create(app, g),
+    tokencli::setup_list(app, g),   tokencli::setup_revoke(app, g),
+    tokencli::setup_verify(app, g),
+  };
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // CLI11's own codes (100+) never leave: a usage error is 2.
+    return report(g, "usage", std::string(e.what()) + " (see token --help)", 2);
+  }
+
+  tokencli::arm_deadline(g.timeout);
+  try {
+    for (const auto& c : commands) {
+      if (c.app->parsed()) {
+        return c.run();
+      }
+    }
+    return report(g, "usage", "no subcommand given (see token --help)", 2);
+  } catch (const tokenadm::Error& e) {
+    return report(g, e.code(), e.what(), e.exit_code());
+  } catch (const std::exception& e) {
+    return report(g, "internal", std::string("internal error: ") + e.what(), 2);
+  }
+}
