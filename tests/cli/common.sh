@@ -1,0 +1,89 @@
+# Shared by tests/cli/test_*.sh. Each script gets its own database in the
+# cluster scripts/with-postgres started, and helpers that run the token
+# binary and assert its exit status and output.
+#
+# Secret hygiene: every token a test creates is registered with
+# `remember_secret`; `run` fails a test if any of them, or CANARYPW, shows up
+# in output where it was not expected, and failure messages are redacted so
+# the test log itself never prints a secret.
+set -euo pipefail
+
+: "${TOKEN:?TOKEN must point at the token binary}"
+: "${PGHOST:?run under scripts/with-postgres}"
+PGBIN=/usr/lib/postgresql/15/bin
+TMP=$(mktemp -d)
+SECRETS=()
+trap 'rm -rf "$TMP"' EXIT
+
+DB="t_$(basename "$0" .sh)_$$"
+"$PGBIN/createdb" "$DB"
+export TOKENADM_DSN="host=$PGHOST port=$PGPORT user=$PGUSER dbname=$DB"
+BASE_DSN=$TOKENADM_DSN
+unset TOKENADM_TOKEN
+
+redact() { sed -E -e 's/[a-z]{1,8}_[0-9A-Za-z]{10}_[0-9A-Za-z]{38}/<token>/g' -e 's/CANARYPW/<canary>/g'; }
+
+fail() {
+  echo "FAIL ($(basename "$0"):${BASH_LINENO[1]:-?}): $*" | redact >&2
+  echo "--- stdout:" >&2; redact <"$TMP/out" >&2 || true
+  echo "--- stderr:" >&2; redact <"$TMP/err" >&2 || true
+  exit 1
+}
+
+remember_secret() { SECRETS+=("$1"); }
+
+# psql against this test's database, quiet, unaligned.
+sql() { "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
+
+# check_clean FILE...: no remembered secret and no CANARYPW in the files.
+check_clean() {
+  local f s
+  for f in "$@"; do
+    if grep -q CANARYPW "$f"; then fail "the canary password leaked into $(basename "$f")"; fi
+    for s in "${SECRETS[@]+"${SECRETS[@]}"}"; do
+      if grep -qF -- "$s" "$f"; then fail "a token secret leaked into $(basename "$f")"; fi
+    done
+  done
+}
+
+# run WANT CMD...: runs CMD (stdin inherited), stdout to $TMP/out, stderr to
+# $TMP/err; fails unless the exit status is WANT and both are clean.
+run() {
+  local want=$1 rc
+  shift
+  set +e
+  "$@" >"$TMP/out" 2>"$TMP/err"
+  rc=$?
+  set -e
+  [ "$rc" = "$want" ] || fail "'$*' exited $rc, wanted $want"
+  check_clean "$TMP/out" "$TMP/err"
+}
+
+# run_token WANT ARGS...: run, for the token binary.
+run_token() { local want=$1; shift; run "$want" "$TOKEN" "$@"; }
+
+# create_token ARGS...: token create ARGS; sets TOK (the token) and TOK_ID.
+create_token() {
+  set +e
+  "$TOKEN" create "$@" >"$TMP/out" 2>"$TMP/err"
+  local rc=$?
+  set -e
+  [ "$rc" = 0 ] || fail "token create $* exited $rc"
+  TOK=$(cat "$TMP/out")
+  [[ "$TOK" =~ ^[a-z]{1,8}_[0-9A-Za-z]{10}_[0-9A-Za-z]{38}$ ]] || fail "create printed no token"
+  TOK_ID=$(cut -d_ -f2 <<<"$TOK")
+  check_clean "$TMP/err"
+  remember_secret "$TOK"
+}
+
+expect_err() { grep -qE -- "$1" "$TMP/err" || fail "stderr does not match /$1/"; }
+expect_out() { grep -qE -- "$1" "$TMP/out" || fail "stdout does not match /$1/"; }
+expect_out_exactly() { [ "$(cat "$TMP/out")" = "$1" ] || fail "stdout is not '$1'"; }
+expect_no_out() { [ ! -s "$TMP/out" ] || fail "stdout is not empty"; }
+# Every failure message is one line starting "token: ".
+expect_one_line_err() {
+  [ "$(wc -l <"$TMP/err")" -eq 1 ] || fail "stderr is not one line"
+  expect_err '^token: '
+}
+
+pass() { echo "ok: $(basename "$0")"; }
