@@ -89,32 +89,34 @@ std::string normalise_dsn(const std::string& input)
       throw ConnectError(hint);
     }
   }
-  if (dsn.empty()) {
-    if (std::getenv("PGCONNECT_TIMEOUT") == nullptr) {
-      dsn = "connect_timeout=" + std::to_string(k_default_connect_timeout);
-    }
-    return dsn;
-  }
   auto opts = parse(dsn);
   if (!opts) {
     throw ConnectError(
       "cannot understand the DSN: expected postgresql://user@host/dbname or key=value pairs");
   }
+  // Rebuilt as key=value pairs: adding a parameter to a URI by string
+  // surgery goes wrong on '?' in passwords and trailing separators.
+  std::string out;
   bool has_timeout = std::getenv("PGCONNECT_TIMEOUT") != nullptr;
   for (auto* o = opts.get(); o->keyword != nullptr; ++o) {
-    if (std::string_view(o->keyword) == "connect_timeout" && o->val != nullptr) {
-      has_timeout = true;
+    if (o->val == nullptr) {
+      continue;
     }
+    has_timeout = has_timeout || std::string_view(o->keyword) == "connect_timeout";
+    out += (out.empty() ? "" : " ") + std::string(o->keyword) + "='";
+    for (const char* c = o->val; *c != '\0'; ++c) {
+      if (*c == '\'' || *c == '\\') {
+        out += '\\';
+      }
+      out += *c;
+    }
+    out += '\'';
   }
   if (!has_timeout) {
-    const auto t = "connect_timeout=" + std::to_string(k_default_connect_timeout);
-    if (!scheme.empty()) {
-      dsn += (dsn.find('?') == std::string::npos ? "?" : "&") + t;
-    } else {
-      dsn += " " + t;
-    }
+    out += (out.empty() ? "" : " ") + std::string("connect_timeout='")
+           + std::to_string(k_default_connect_timeout) + "'";
   }
-  return dsn;
+  return out;
 }
 
 std::string resolve_dsn(const std::string& flag, const std::string& positional,

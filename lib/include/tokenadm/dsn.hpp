@@ -7,9 +7,11 @@ namespace tokenadm {
 
 inline constexpr int k_default_connect_timeout = 10;
 
-// Normalises a DSN: SQLAlchemy URLs (postgresql+psycopg2://) become
-// postgresql://, and connect_timeout is added when absent. An empty DSN
-// stays empty (libpq defaults: PG* variables, .pgpass, services).
+// Normalises a DSN into libpq key=value form: URIs, including SQLAlchemy
+// URLs (postgresql+psycopg2://), are parsed by libpq and rebuilt, and
+// connect_timeout='10' is added unless the DSN or PGCONNECT_TIMEOUT sets
+// one. An empty DSN leaves everything else to libpq's defaults (PG*
+// variables, ~/.pgpass, services).
 // Throws ConnectError with a hint for unknown schemes (posgres://) and for
 // strings libpq cannot parse; the message never contains the DSN's password.
 std::string normalise_dsn(const std::string& dsn);
