@@ -1,5 +1,6 @@
 #include "tokenadm/digest.hpp"
 
+#include "crypto_init.hpp"
 #include "tokenadm/errors.hpp"
 
 #include <openssl/crypto.h>
@@ -9,9 +10,14 @@ namespace tokenadm {
 
 std::string sha256_hex(std::string_view data)
 {
+  crypto_init();
+  // Fetched once; EVP_sha256() would go through the legacy ENGINE lookup
+  // on every call.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) {
+  if (sha256 == nullptr
+      || EVP_Digest(data.data(), data.size(), md, &len, sha256, nullptr) != 1) {
     throw Error("digest", "SHA-256 failed");
   }
   static constexpr char k_hex[] = "0123456789abcdef";

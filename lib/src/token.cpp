@@ -1,5 +1,6 @@
 #include "tokenadm/token.hpp"
 
+#include "crypto_init.hpp"
 #include "tokenadm/errors.hpp"
 
 #include <openssl/rand.h>
@@ -65,6 +66,7 @@ std::string random_base62(std::size_t n)
 {
   // Rejection sampling: bytes >= 248 (4 * 62) are dropped so each character
   // is uniform over the alphabet.
+  crypto_init();
   std::string out;
   out.reserve(n);
   unsigned char buf[64];
