@@ -4,9 +4,9 @@
 
 namespace tokenadm {
 
-Db::Db(const std::string& dsn)
+Db::Db(const std::string& dsn, int connect_timeout)
 {
-  const auto conninfo = normalise_dsn(dsn);
+  const auto conninfo = normalise_dsn(dsn, connect_timeout);
   try {
     m_impl = std::make_unique<Impl>(conninfo);
   } catch (const pqxx::broken_connection& e) {

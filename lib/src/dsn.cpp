@@ -70,9 +70,21 @@ std::vector<std::string> secrets_of(const std::string& dsn)
   return out;
 }
 
+// `text` with every secret of `dsn` replaced by "***".
+std::string mask_secrets(std::string text, const std::string& dsn)
+{
+  for (const auto& secret : secrets_of(dsn)) {
+    for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos)) {
+      text.replace(pos, secret.size(), "***");
+      pos += 3;
+    }
+  }
+  return text;
+}
+
 } // namespace
 
-std::string normalise_dsn(const std::string& input)
+std::string normalise_dsn(const std::string& input, int connect_timeout)
 {
   std::string dsn = input;
   const auto scheme = scheme_of(dsn);
@@ -81,8 +93,9 @@ std::string normalise_dsn(const std::string& input)
       // SQLAlchemy: postgresql+psycopg2://... (as in gsconfig.ini)
       dsn = "postgresql" + dsn.substr(scheme.size());
     } else if (scheme != "postgresql" && scheme != "postgres") {
-      std::string hint = "unknown DSN scheme '" + scheme.substr(0, 20)
-                         + "://': use postgresql://user@host/dbname or key=value pairs";
+      std::string hint = "unknown DSN scheme '";
+      hint += scheme.substr(0, 20);
+      hint += "://': use postgresql://user@host/dbname or key=value pairs";
       if (scheme == "posgres" || scheme == "posgresql" || scheme == "postgre") {
         hint += " (did you mean postgresql://?)";
       }
@@ -103,7 +116,10 @@ std::string normalise_dsn(const std::string& input)
       continue;
     }
     has_timeout = has_timeout || std::string_view(o->keyword) == "connect_timeout";
-    out += (out.empty() ? "" : " ") + std::string(o->keyword) + "='";
+    if (!out.empty()) {
+      out += ' ';
+    }
+    out.append(o->keyword).append("='");
     for (const char* c = o->val; *c != '\0'; ++c) {
       if (*c == '\'' || *c == '\\') {
         out += '\\';
@@ -113,10 +129,29 @@ std::string normalise_dsn(const std::string& input)
     out += '\'';
   }
   if (!has_timeout) {
-    out += (out.empty() ? "" : " ") + std::string("connect_timeout='")
-           + std::to_string(k_default_connect_timeout) + "'";
+    if (!out.empty()) {
+      out += ' ';
+    }
+    out.append("connect_timeout='").append(std::to_string(connect_timeout)).append("'");
   }
   return out;
+}
+
+bool dsn_has_password(const std::string& dsn)
+{
+  if (auto opts = parse(dsn)) {
+    for (auto* o = opts.get(); o->keyword != nullptr; ++o) {
+      if (std::string_view(o->keyword) == "password" && o->val != nullptr && *o->val != '\0') {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+std::string mask_dsn(const std::string& dsn)
+{
+  return mask_secrets(dsn, dsn);
 }
 
 std::string resolve_dsn(const std::string& flag, const std::string& positional,
@@ -136,13 +171,7 @@ std::string resolve_dsn(const std::string& flag, const std::string& positional,
 
 std::string scrub_message(const std::string& message, const std::string& dsn)
 {
-  std::string out = message.substr(0, message.find('\n'));
-  for (const auto& secret : secrets_of(dsn)) {
-    for (auto pos = out.find(secret); pos != std::string::npos; pos = out.find(secret, pos)) {
-      out.replace(pos, secret.size(), "***");
-      pos += 3;
-    }
-  }
+  std::string out = mask_secrets(message.substr(0, message.find('\n')), dsn);
   while (!out.empty() && (out.back() == ' ' || out.back() == '\r')) {
     out.pop_back();
   }

@@ -57,7 +57,8 @@ std::int64_t parse_duration(std::string_view text, std::string_view what)
 std::string format_duration(std::int64_t seconds)
 {
   for (const auto& [unit, secs] : k_units) {
-    if (seconds != 0 && seconds % secs == 0) {
+    // Weeks are accepted but not printed: "7d" reads better than "1w".
+    if (unit != 'w' && seconds != 0 && seconds % secs == 0) {
       return std::to_string(seconds / secs) + unit;
     }
   }

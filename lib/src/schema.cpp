@@ -10,7 +10,7 @@ namespace {
 
 // Migration N (1-based) takes the schema from version N-1 to N. Append only:
 // a released migration is never edited.
-constexpr std::array<const char*, 1> k_migrations{{
+constexpr std::array<const char*, 2> k_migrations{{
   R"sql(
 create table tokenadm.tokens (
   id            text primary key,
@@ -48,6 +48,12 @@ create table tokenadm.audit (
 );
 create index audit_token_idx on tokenadm.audit (token_id);
 create index audit_at_idx on tokenadm.audit (at);
+)sql",
+  // 2: where a token came from (tokenadm, import, gs), and the index ensure
+  // and list --label use.
+  R"sql(
+alter table tokenadm.tokens add column source text not null default 'tokenadm';
+create index tokens_owner_label_idx on tokenadm.tokens (owner, label);
 )sql",
 }};
 

@@ -21,15 +21,23 @@ const std::string k_state_sql =
   " when t.expires_at is not null and t.expires_at <= now() then 'expired'"
   " else 'active' end";
 
+const std::string k_active_sql =
+  "(t.revoked_at is null or t.revoked_at > now())"
+  " and (t.expires_at is null or t.expires_at > now())";
+
 const std::string k_version_sql = "(select max(version) from tokenadm.schema_version)";
 
 // The columns read_info() expects, in order.
 const std::string k_info_cols =
   "t.id, t.owner, t.label, array_to_string(t.roles, ','), array_to_json(t.scopes)::text,"
   " t.contact, t.meta::text, "
-  + k_state_sql + " as state, " + iso("t.created_at") + ", t.created_by, " + iso("t.expires_at") + ", "
-  + iso("t.last_used_at") + ", " + iso("t.revoked_at")
+  + k_state_sql + " as state, " + iso("t.created_at") + ", t.created_by, " + iso("t.expires_at")
+  + ", " + iso("t.last_used_at") + ", " + iso("t.revoked_at")
   + ", t.revoked_by, t.revoke_reason, t.replaced_by";
+
+// The audit columns every change fills; the values are $A.. placeholders
+// bound by audit_params().
+const std::string k_audit_cols = "(at, action, token_id, owner, actor, sudo_user, host, outcome, reason)";
 
 std::optional<std::string> opt(const pqxx::field& f)
 {
@@ -84,7 +92,12 @@ const char* nullable(const std::optional<std::string>& s)
   return s ? s->c_str() : nullptr;
 }
 
-// Printable text only: no control characters, bounded length.
+std::optional<std::string> seconds_param(const std::optional<std::int64_t>& s)
+{
+  return s ? std::optional(std::to_string(*s)) : std::nullopt;
+}
+
+// Printable text only: no control characters, valid UTF-8, bounded length.
 void check_text(const std::string& value, const std::string& what, std::size_t max_len)
 {
   if (value.size() > max_len) {
@@ -102,9 +115,188 @@ void check_text(const std::string& value, const std::string& what, std::size_t m
   }
 }
 
+int version_of(const pqxx::field& f)
+{
+  return f.is_null() ? 0 : f.as<int>();
+}
+
+// A text[] literal of hex digests (no quoting needed).
+std::string hex_array(const std::vector<StoredDigest>& digests)
+{
+  std::string out = "{";
+  for (const auto& d : digests) {
+    out += (out.size() > 1 ? "," : "") + d.hex;
+  }
+  return out + "}";
+}
+
+// The insert of a new token with its audit row, as one statement whose
+// result is: ver, expiry, expiry in future, expiry within max, inserted,
+// created_at. Parameters:
+//  $1 id $2 digest $3 hash_alg $4 key_id $5 owner $6 label $7 roles json
+//  $8 scopes json $9 contact $10 meta json $11 expires_in s $12 expires_at
+//  $13 no_expiry $14 max_ttl s $15 schema version $16 actor $17 sudo_user
+//  $18 host $19 action $20 source
+const std::string k_insert_sql =
+  "with v as ("
+  " select " + k_version_sql + " as ver, now() as now,"
+  "  case when $13::boolean then null"
+  "  else coalesce(now() + make_interval(secs => $11::bigint), $12::timestamptz) end as exp"
+  "), ins as ("
+  " insert into tokenadm.tokens (id, digest, hash_alg, key_id, owner, label, roles, scopes,"
+  "  contact, meta, created_at, created_by, expires_at, source)"
+  " select $1, $2, $3, $4, $5, $6, array(select jsonb_array_elements_text($7::jsonb)),"
+  "  array(select jsonb_array_elements_text($8::jsonb)), $9, $10::jsonb, v.now, $16, v.exp, $20"
+  " from v where v.ver = $15 and (v.exp is null or (v.exp > v.now"
+  "  and v.exp <= v.now + make_interval(secs => $14::bigint)))"
+  " on conflict do nothing"
+  " returning id, owner, created_at"
+  "), aud as ("
+  " insert into tokenadm.audit " + k_audit_cols +
+  " select ins.created_at, $19, ins.id, ins.owner, $16, nullif($17, ''), $18, 'ok', null"
+  " from ins"
+  ")"
+  " select v.ver, " + iso("v.exp") + ", v.exp > v.now,"
+  "  v.exp <= v.now + make_interval(secs => $14::bigint), ins.id is not null, "
+  + iso("ins.created_at") + " from v left join ins on true";
+
+json meta_json(const Meta& meta)
+{
+  json out = json::object();
+  for (const auto& [k, v] : meta) {
+    out[k] = v;
+  }
+  return out;
+}
+
+// The expiry to send: the spec's choice, else the policy's default.
+std::optional<std::int64_t> effective_expires_in(const NewToken& spec, const Policy& policy)
+{
+  if (spec.no_expiry || spec.expires_at) {
+    return spec.expires_in;
+  }
+  return spec.expires_in.value_or(policy.default_ttl);
+}
+
+// Inserts `token` (already generated) inside `tx`. Returns false on an id
+// or digest collision; throws for schema or expiry problems.
+bool insert_token(pqxx::transaction_base& tx, const std::string& id,
+                  const StoredDigest& digest, const NewToken& spec, const Policy& policy,
+                  const Actor& actor, const std::string& action, const std::string& source,
+                  TokenInfo& info)
+{
+  const auto expires_in = seconds_param(effective_expires_in(spec, policy));
+  const auto row = tx.exec_params1(
+    k_insert_sql, id, digest.hex, digest.hash_alg, digest.key_id, spec.owner, spec.label,
+    json(spec.roles).dump(), json(spec.scopes).dump(), nullable(spec.contact),
+    meta_json(spec.meta).dump(), nullable(expires_in), nullable(spec.expires_at), spec.no_expiry,
+    policy.max_ttl, expected_schema_version(), actor.describe(), actor.sudo_user, actor.host,
+    action, source);
+  require_schema_version(version_of(row[0]));
+  if (!row[1].is_null() && !row[2].as<bool>()) {
+    throw UsageError("the expiry " + std::string(row[1].c_str())
+                     + " is not in the future (by the database's clock)");
+  }
+  if (!row[1].is_null() && !row[3].as<bool>()) {
+    throw UsageError("the expiry " + std::string(row[1].c_str())
+                     + " is beyond the policy's max_ttl of " + format_duration(policy.max_ttl));
+  }
+  if (!row[4].as<bool>()) {
+    return false;
+  }
+  info.id = id;
+  info.owner = spec.owner;
+  info.label = spec.label;
+  info.roles = spec.roles;
+  info.scopes = spec.scopes;
+  info.contact = spec.contact;
+  info.meta = spec.meta;
+  info.state = "active";
+  info.created_at = row[5].c_str();
+  info.created_by = actor.describe();
+  info.expires_at = opt(row[1]);
+  return true;
+}
+
+// Generates tokens until one inserts (an id collision among 62^10 ids only
+// makes the insert do nothing).
+CreatedToken create_in(pqxx::transaction_base& tx, const NewToken& spec,
+                       const Policy& policy, const Hasher& hasher, const Actor& actor,
+                       const std::string& action)
+{
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    CreatedToken out;
+    out.token = generate_token(spec.prefix);
+    const auto id = parse_token(out.token).id;
+    if (insert_token(tx, id, hasher.make(out.token), spec, policy, actor, action,
+                     "tokenadm", out.info)) {
+      return out;
+    }
+  }
+  throw DbError("could not store a new token (id collisions): try again");
+}
+
+std::vector<TokenInfo> query_infos(pqxx::transaction_base& tx, const std::string& where,
+                                   const std::string& param)
+{
+  std::vector<TokenInfo> out;
+  for (const auto& row :
+       tx.exec_params("select " + k_info_cols + " from tokenadm.tokens t where " + where
+                        + " order by t.created_at, t.id",
+                      param)) {
+    out.push_back(read_info(row));
+  }
+  return out;
+}
+
+// Revokes the ids the `req` CTE selects (columns id, ord), in one
+// statement. $1 is the CTE's parameter, $2 reason, $3 actor, $4 sudo_user,
+// $5 host.
+std::vector<RevokeOutcome> revoke_where(Db& db, const std::string& req_sql,
+                                        const std::string& req_param,
+                                        const std::optional<std::string>& reason,
+                                        const Actor& actor)
+{
+  if (reason) {
+    check_text(*reason, "--reason", 1024);
+  }
+  const std::string sql =
+    "with req as (" + req_sql +
+    "), upd as ("
+    " update tokenadm.tokens t set revoked_at = now(), revoked_by = $3, revoke_reason = $2"
+    " where t.id in (select id from req) and (t.revoked_at is null or t.revoked_at > now())"
+    " returning t.id, t.owner, t.revoked_at"
+    "), aud as ("
+    " insert into tokenadm.audit " + k_audit_cols +
+    " select upd.revoked_at, 'revoke', upd.id, upd.owner, $3, nullif($4, ''), $5, 'ok', $2"
+    " from upd"
+    ")"
+    " select req.id, t.id is not null, upd.id is not null, "
+    + iso("coalesce(upd.revoked_at, t.revoked_at)") + ", " + k_version_sql
+    + ", t.owner from req left join tokenadm.tokens t on t.id = req.id"
+      " left join upd on upd.id = req.id order by req.ord";
+  return guarded(db, [&] {
+    pqxx::nontransaction tx(db.impl().conn);
+    std::vector<RevokeOutcome> out;
+    for (const auto& row :
+         tx.exec_params(sql, req_param, nullable(reason), actor.describe(), actor.sudo_user,
+                        actor.host)) {
+      require_schema_version(version_of(row[4]));
+      RevokeOutcome o;
+      o.id = row[0].c_str();
+      o.status = !row[1].as<bool>()  ? RevokeOutcome::Status::unknown
+                 : row[2].as<bool>() ? RevokeOutcome::Status::revoked
+                                     : RevokeOutcome::Status::already_revoked;
+      o.revoked_at = opt(row[3]);
+      out.push_back(std::move(o));
+    }
+    return out;
+  });
+}
+
 } // namespace
 
-void validate_new_token(const NewToken& spec, const ExpiryPolicy& policy)
+void validate_new_token(const NewToken& spec, const Policy& policy)
 {
   if (!valid_prefix(spec.prefix)) {
     throw UsageError("token prefix '" + spec.prefix.substr(0, 16)
@@ -120,6 +312,10 @@ void validate_new_token(const NewToken& spec, const ExpiryPolicy& policy)
       throw UsageError("--role: unknown role '" + role.substr(0, 32)
                        + "' (use api, feed, vcs, http or all)");
     }
+    if (std::find(policy.roles.begin(), policy.roles.end(), role) == policy.roles.end()) {
+      throw UsageError("--role: the policy does not allow the role '" + role
+                       + "' (token.roles)");
+    }
   }
   for (const auto& scope : spec.scopes) {
     check_text(scope, "--scope", 256);
@@ -131,7 +327,7 @@ void validate_new_token(const NewToken& spec, const ExpiryPolicy& policy)
     check_text(*spec.contact, "--contact", 256);
     const auto at = spec.contact->find('@');
     if (at == std::string::npos || at == 0 || at + 1 == spec.contact->size()
-        || spec.contact->find_first_of(" <>,;") != std::string::npos) {
+        || spec.contact->find_first_of(" <>,;\"") != std::string::npos) {
       throw UsageError("--contact: '" + spec.contact->substr(0, 64)
                        + "' is not an email address");
     }
@@ -143,13 +339,15 @@ void validate_new_token(const NewToken& spec, const ExpiryPolicy& policy)
       throw UsageError("--meta: the key cannot be empty (use key=value)");
     }
   }
-  const int choices = (spec.expires_in ? 1 : 0) + (spec.expires_at ? 1 : 0) + (spec.no_expiry ? 1 : 0);
+  const int choices =
+    (spec.expires_in ? 1 : 0) + (spec.expires_at ? 1 : 0) + (spec.no_expiry ? 1 : 0);
   if (choices > 1) {
     throw UsageError("--expires-in, --expires-at and --no-expiry exclude each other");
   }
   if (spec.no_expiry && !policy.allow_no_expiry) {
-    throw UsageError("--no-expiry is not allowed by the policy (allow_no_expiry = false); "
-                     "use --expires-in up to " + format_duration(policy.max_ttl));
+    throw UsageError("--no-expiry is not allowed by the policy (token.allow_no_expiry = false); "
+                     "use --expires-in up to "
+                     + format_duration(policy.max_ttl));
   }
   if (spec.expires_in && *spec.expires_in > policy.max_ttl) {
     throw UsageError("--expires-in " + format_duration(*spec.expires_in)
@@ -157,157 +355,330 @@ void validate_new_token(const NewToken& spec, const ExpiryPolicy& policy)
   }
 }
 
-CreatedToken create_token(Db& db, const NewToken& spec, const ExpiryPolicy& policy,
-                          const Actor& actor)
+CreatedToken create_token(Db& db, const NewToken& spec, const Policy& policy,
+                          const Hasher& hasher, const Actor& actor)
 {
   validate_new_token(spec, policy);
-  const std::optional<std::int64_t> expires_in =
-    spec.no_expiry || spec.expires_at ? spec.expires_in
-                                      : std::optional(spec.expires_in.value_or(policy.default_ttl));
-  json meta = json::object();
-  for (const auto& [k, v] : spec.meta) {
-    meta[k] = v;
-  }
-  const std::string sql =
-    "with v as ("
-    " select " + k_version_sql + " as ver, now() as now,"
-    "  case when $11::boolean then null"
-    "  else coalesce(now() + make_interval(secs => $9::bigint), $10::timestamptz) end as exp"
-    "), ins as ("
-    " insert into tokenadm.tokens (id, digest, owner, label, roles, scopes, contact, meta,"
-    "  created_at, created_by, expires_at)"
-    " select $1, $2, $3, $4, array(select jsonb_array_elements_text($5::jsonb)),"
-    "  array(select jsonb_array_elements_text($6::jsonb)), $7, $8::jsonb, v.now, $14, v.exp"
-    " from v where v.ver = $13 and (v.exp is null or (v.exp > v.now"
-    "  and v.exp <= v.now + make_interval(secs => $12::bigint)))"
-    " on conflict do nothing"
-    " returning id, owner, created_at"
-    "), aud as ("
-    " insert into tokenadm.audit (at, action, token_id, owner, actor, sudo_user, host, outcome)"
-    " select ins.created_at, 'create', ins.id, ins.owner, $14, nullif($15, ''), $16, 'ok'"
-    " from ins"
-    ")"
-    " select v.ver, " + iso("v.exp") + ", v.exp > v.now,"
-    "  v.exp <= v.now + make_interval(secs => $12::bigint), ins.id is not null, "
-    + iso("ins.created_at") + " from v left join ins on true";
+  return guarded(db, [&] {
+    // One statement in autocommit: one round trip, committed on return.
+    pqxx::nontransaction tx(db.impl().conn);
+    return create_in(tx, spec, policy, hasher, actor, "create");
+  });
+}
 
-  // An id or digest collision (62^10 ids) only makes the insert do nothing;
-  // a new token is drawn then.
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    auto token = generate_token(spec.prefix);
-    const auto parsed = parse_token(token);
-    const auto digest = sha256_hex(token);
-    const auto row = guarded(db, [&] {
-      pqxx::nontransaction tx(db.impl().conn);
-      return tx.exec_params1(
-        sql, parsed.id, digest, spec.owner, spec.label, json(spec.roles).dump(),
-        json(spec.scopes).dump(), nullable(spec.contact), meta.dump(),
-        expires_in ? std::to_string(*expires_in).c_str() : nullptr, nullable(spec.expires_at),
-        spec.no_expiry, policy.max_ttl, expected_schema_version(), actor.describe(),
-        actor.sudo_user, actor.host);
-    });
-    require_schema_version(row[0].is_null() ? 0 : row[0].as<int>());
-    if (!row[1].is_null() && !row[2].as<bool>()) {
-      throw UsageError("the expiry " + std::string(row[1].c_str())
-                       + " is not in the future (by the database's clock)");
+Ensured ensure_token(Db& db, const NewToken& spec, const Policy& policy,
+                     const Hasher& hasher, const Actor& actor)
+{
+  validate_new_token(spec, policy);
+  return guarded(db, [&] {
+    pqxx::work tx(db.impl().conn);
+    // Serialises ensures of the same owner+label; each later statement
+    // sees what an earlier holder committed (read committed).
+    tx.exec_params("select pg_advisory_xact_lock(hashtextextended($1 || chr(31) || $2, 7107))",
+                   spec.owner, spec.label);
+    Ensured out;
+    const auto row = tx.exec_params1(
+      "select " + k_version_sql + ", (select t.id from tokenadm.tokens t where t.owner = $1"
+      " and t.label = $2 and " + k_active_sql + " order by t.created_at desc limit 1)",
+      spec.owner, spec.label);
+    require_schema_version(version_of(row[0]));
+    if (!row[1].is_null()) {
+      const auto found = query_infos(tx, "t.id = $1", row[1].c_str());
+      tx.commit();
+      out.existing = found.at(0);
+      return out;
     }
-    if (!row[1].is_null() && !row[3].as<bool>()) {
-      throw UsageError("the expiry " + std::string(row[1].c_str())
-                       + " is beyond the policy's max_ttl of " + format_duration(policy.max_ttl));
-    }
-    if (!row[4].as<bool>()) {
-      continue;
-    }
-    CreatedToken out;
-    out.token = std::move(token);
-    auto& info = out.info;
-    info.id = parsed.id;
-    info.owner = spec.owner;
-    info.label = spec.label;
-    info.roles = spec.roles;
-    info.scopes = spec.scopes;
-    info.contact = spec.contact;
-    info.meta = spec.meta;
-    info.state = "active";
-    info.created_at = row[5].c_str();
-    info.created_by = actor.describe();
-    info.expires_at = opt(row[1]);
+    out.token = create_in(tx, spec, policy, hasher, actor, "ensure");
+    tx.commit();
+    out.created = true;
     return out;
-  }
-  throw DbError("could not store a new token (id collisions): try again");
+  });
 }
 
 void list_tokens(Db& db, const ListFilter& filter,
                  const std::function<void(const TokenInfo&)>& sink)
 {
+  if (filter.role && std::find(k_roles.begin(), k_roles.end(), *filter.role) == k_roles.end()) {
+    throw UsageError("--role: unknown role '" + filter.role->substr(0, 32) + "'");
+  }
+  const std::string sql =
+    "declare tokenadm_list no scroll cursor for select * from (select " + k_info_cols
+    + " from tokenadm.tokens t where ($1::text is null or t.id = $1)"
+      " and ($2::text is null or t.owner = $2) and ($3::text is null or t.label = $3)"
+      " and ($4::text is null or $4 = any(t.roles) or 'all' = any(t.roles))"
+      " and ($5::bigint is null or (t.expires_at <= now() + make_interval(secs => $5::bigint)"
+      "  and " + k_active_sql + "))"
+      " and ($6::timestamptz is null or t.created_at < $6::timestamptz)"
+      " order by t.created_at, t.id) s where $7 = 'all' or s.state = $7";
+  const auto within = seconds_param(filter.expiring_within);
   guarded(db, [&] {
-    pqxx::nontransaction tx(db.impl().conn);
-    const auto r = tx.exec_params(
-      "select * from (select " + k_info_cols
-        + " from tokenadm.tokens t where ($1::text is null or t.owner = $1)"
-          " order by t.created_at, t.id) s"
-          " where $2 = 'all' or s.state = $2",
-      nullable(filter.owner), filter.state);
-    for (const auto& row : r) {
-      sink(read_info(row));
+    pqxx::read_transaction tx(db.impl().conn);
+    require_schema_version(version_of(tx.exec("select " + k_version_sql)[0][0]));
+    tx.exec_params(sql, nullable(filter.id), nullable(filter.owner), nullable(filter.label),
+                   nullable(filter.role), nullable(within), nullable(filter.created_before),
+                   filter.state);
+    for (;;) {
+      const auto r = tx.exec("fetch 5000 from tokenadm_list");
+      for (const auto& row : r) {
+        sink(read_info(row));
+      }
+      if (r.size() < 5000) {
+        break;
+      }
     }
   });
 }
 
-std::vector<TokenInfo> active_tokens_of(Db& db, const std::string& owner)
+TokenInfo show_token(Db& db, const std::string& id)
 {
-  std::vector<TokenInfo> out;
-  list_tokens(db, ListFilter{owner, "active"}, [&](const TokenInfo& t) { out.push_back(t); });
-  return out;
+  if (!valid_id(id)) {
+    throw NotFound(printable_id(id) + ": a token ID has 10 characters");
+  }
+  std::optional<TokenInfo> found;
+  ListFilter f;
+  f.id = id;
+  list_tokens(db, f, [&](const TokenInfo& t) { found = t; });
+  if (!found) {
+    throw NotFound(id + ": no such token");
+  }
+  return *found;
+}
+
+TokenInfo renew_token(Db& db, const std::string& id, std::int64_t expires_in,
+                      const Policy& policy, const Actor& actor)
+{
+  if (expires_in > policy.max_ttl) {
+    throw UsageError("--expires-in " + format_duration(expires_in)
+                     + " is over the policy's max_ttl of " + format_duration(policy.max_ttl));
+  }
+  const std::string sql =
+    "with t as (select * from tokenadm.tokens where id = $1 for update),"
+    " upd as (update tokenadm.tokens u set expires_at = now() + make_interval(secs => $2::bigint)"
+    "  from t where u.id = t.id and t.revoked_at is null returning u.id, u.owner, u.expires_at),"
+    " aud as (insert into tokenadm.audit " + k_audit_cols +
+    "  select now(), 'renew', upd.id, upd.owner, $3, nullif($4, ''), $5, 'ok',"
+    "  'expires ' || " + iso("upd.expires_at") + " from upd)"
+    " select " + k_version_sql + ", (select count(*) from t), (select count(*) from upd),"
+    " (select " + iso("revoked_at") + " from t)";
+  return guarded(db, [&] {
+    pqxx::nontransaction tx(db.impl().conn);
+    const auto row = tx.exec_params1(sql, id, expires_in, actor.describe(), actor.sudo_user,
+                                     actor.host);
+    require_schema_version(version_of(row[0]));
+    if (row[1].as<int>() == 0) {
+      throw NotFound(printable_id(id) + ": no such token");
+    }
+    if (row[2].as<int>() == 0) {
+      throw TokenRejected("revoked", "token " + id + " was revoked at "
+                                       + std::string(row[3].c_str()) + "; create a new one");
+    }
+    return query_infos(tx, "t.id = $1", id).at(0);
+  });
+}
+
+Rotated rotate_token(Db& db, const std::string& id, std::int64_t overlap,
+                     std::optional<std::int64_t> expires_in, const Policy& policy,
+                     const Hasher& hasher, const std::string& prefix, const Actor& actor)
+{
+  if (!valid_prefix(prefix)) {
+    throw UsageError("token prefix '" + prefix.substr(0, 16) + "' is invalid");
+  }
+  const auto ttl = expires_in.value_or(policy.default_ttl);
+  if (ttl > policy.max_ttl) {
+    throw UsageError("--expires-in " + format_duration(ttl) + " is over the policy's max_ttl of "
+                     + format_duration(policy.max_ttl));
+  }
+  if (overlap < 0 || overlap > policy.max_ttl) {
+    throw UsageError("--overlap must be between 0 and the policy's max_ttl");
+  }
+  const std::string sql =
+    "with old as (select * from tokenadm.tokens where id = $1 for update),"
+    " ins as (insert into tokenadm.tokens (id, digest, hash_alg, key_id, owner, label, roles,"
+    "  scopes, contact, meta, created_at, created_by, expires_at)"
+    "  select $2, $3, $4, $5, o.owner, o.label, o.roles, o.scopes, o.contact, o.meta, now(), $6,"
+    "  now() + make_interval(secs => $7::bigint) from old o"
+    "  where " + k_version_sql + " = $11 and o.revoked_at is null and o.replaced_by is null"
+    "  on conflict do nothing returning id, owner, created_at, expires_at),"
+    " upd as (update tokenadm.tokens t set revoked_at = now() + make_interval(secs => $8::bigint),"
+    "  revoked_by = $6, revoke_reason = 'rotated', replaced_by = ins.id from ins where t.id = $1"
+    "  returning t.revoked_at),"
+    " aud as (insert into tokenadm.audit " + k_audit_cols +
+    "  select now(), 'rotate', $1, ins.owner, $6, nullif($9, ''), $10, 'ok',"
+    "  'replaced by ' || ins.id from ins)"
+    " select " + k_version_sql + ", (select count(*) from old),"
+    " (select " + iso("revoked_at") + " from old), (select replaced_by from old),"
+    " (select count(*) from ins), (select " + iso("revoked_at") + " from upd)";
+  return guarded(db, [&] {
+    pqxx::nontransaction tx(db.impl().conn);
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      Rotated out;
+      out.token.token = generate_token(prefix);
+      const auto new_id = parse_token(out.token.token).id;
+      const auto digest = hasher.make(out.token.token);
+      const auto row =
+        tx.exec_params1(sql, id, new_id, digest.hex, digest.hash_alg, digest.key_id,
+                        actor.describe(), ttl, overlap, actor.sudo_user, actor.host,
+                        expected_schema_version());
+      require_schema_version(version_of(row[0]));
+      if (row[1].as<int>() == 0) {
+        throw NotFound(printable_id(id) + ": no such token");
+      }
+      if (!row[3].is_null()) {
+        throw TokenRejected("revoked", "token " + id + " was already rotated; its replacement is "
+                                         + std::string(row[3].c_str()));
+      }
+      if (!row[2].is_null()) {
+        throw TokenRejected("revoked", "token " + id + " was revoked at "
+                                         + std::string(row[2].c_str()));
+      }
+      if (row[4].as<int>() == 0) {
+        continue; // id collision
+      }
+      out.old_id = id;
+      out.old_revoked_at = row[5].c_str();
+      out.token.info = query_infos(tx, "t.id = $1", new_id).at(0);
+      return out;
+    }
+    throw DbError("could not store a new token (id collisions): try again");
+  });
+}
+
+std::vector<TokenInfo> prune_tokens(Db& db, std::int64_t older_than, bool dry_run,
+                                    const Actor& actor)
+{
+  const std::string where =
+    "(t.revoked_at < now() - make_interval(secs => $1::bigint)"
+    " or t.expires_at < now() - make_interval(secs => $1::bigint))";
+  return guarded(db, [&] {
+    pqxx::nontransaction tx(db.impl().conn);
+    if (dry_run) {
+      return query_infos(tx, where, std::to_string(older_than));
+    }
+    const std::string sql =
+      "with del as (delete from tokenadm.tokens t where " + where + " returning t.*),"
+      " aud as (insert into tokenadm.audit " + k_audit_cols +
+      "  select now(), 'prune', del.id, del.owner, $2, nullif($3, ''), $4, 'ok',"
+      "  'older than ' || $5 from del)"
+      " select " + k_info_cols + " from del t order by t.created_at, t.id";
+    std::vector<TokenInfo> out;
+    for (const auto& row : tx.exec_params(sql, older_than, actor.describe(), actor.sudo_user,
+                                          actor.host, format_duration(older_than))) {
+      out.push_back(read_info(row));
+    }
+    return out;
+  });
+}
+
+bool looks_like_legacy_token(std::string_view text)
+{
+  if (text.size() < 16 || text.size() > 256 || looks_like_token(text)) {
+    return false;
+  }
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || std::string_view("._~+/=-_").find(c) != std::string_view::npos;
+  });
+}
+
+namespace {
+
+ImportResult import_in(pqxx::transaction_base& tx, const std::vector<std::string>& tokens,
+                       const NewToken& spec, const Policy& policy, const Hasher& hasher,
+                       const Actor& actor, const std::string& source)
+{
+  ImportResult result;
+  for (const auto& token : tokens) {
+    TokenInfo info;
+    // Legacy tokens carry no id: a random one is generated.
+    bool stored = false;
+    for (int attempt = 0; attempt < 3 && !stored; ++attempt) {
+      const auto id = random_base62(k_id_len);
+      const auto digest = hasher.make(token);
+      // A digest already present (the same token imported before) is a
+      // duplicate, not a collision: check it first.
+      const auto dup = tx.exec_params1(
+        "select count(*) from tokenadm.tokens where digest = any($1::text[])",
+        hex_array(hasher.candidates(token)));
+      if (dup[0].as<int>() > 0) {
+        ++result.duplicates;
+        stored = true;
+        break;
+      }
+      if (insert_token(tx, id, digest, spec, policy, actor, "import", source, info)) {
+        result.ids.push_back(id);
+        stored = true;
+      }
+    }
+    if (!stored) {
+      throw DbError("could not store an imported token (id collisions): try again");
+    }
+  }
+  return result;
+}
+
+} // namespace
+
+ImportResult import_tokens(Db& db, const std::vector<std::string>& tokens, const NewToken& spec,
+                           const Policy& policy, const Hasher& hasher, const Actor& actor,
+                           const std::string& source)
+{
+  validate_new_token(spec, policy);
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    if (!looks_like_legacy_token(tokens[i])) {
+      throw UsageError("token " + std::to_string(i + 1)
+                       + " is not a legacy token (16 to 256 characters of A-Z a-z 0-9 . _ ~ + / = -)");
+    }
+  }
+  return guarded(db, [&] {
+    pqxx::work tx(db.impl().conn);
+    auto result = import_in(tx, tokens, spec, policy, hasher, actor, source);
+    tx.commit();
+    return result;
+  });
+}
+
+ImportResult import_from_gs(Db& db, const NewToken& spec, const Policy& policy,
+                            const Hasher& hasher, const Actor& actor, bool remove_plaintext)
+{
+  validate_new_token(spec, policy);
+  const std::string where = " where component_id = 'gs.auth.token' and option_id = 'authToken'"
+                            " and site_id = '' and group_id = ''";
+  return guarded(db, [&] {
+    pqxx::work tx(db.impl().conn);
+    if (tx.exec("select to_regclass('option') is null")[0][0].as<bool>()) {
+      throw NotFound("no GroupServer option table in this database (looked for 'option')");
+    }
+    const auto r = tx.exec("select value from option" + where + " for update");
+    if (r.empty() || r[0][0].is_null()) {
+      throw NotFound("no gs.auth.token authToken row in the option table");
+    }
+    const std::string token = r[0][0].c_str();
+    if (!looks_like_legacy_token(token)) {
+      throw UsageError("the gs.auth.token value is not a token (16 to 256 characters)");
+    }
+    auto result = import_in(tx, {token}, spec, policy, hasher, actor, "gs");
+    if (remove_plaintext) {
+      tx.exec("delete from option" + where);
+    }
+    tx.commit();
+    return result;
+  });
 }
 
 std::vector<RevokeOutcome> revoke_tokens(Db& db, const std::vector<std::string>& ids,
                                          const std::optional<std::string>& reason,
                                          const Actor& actor)
 {
-  if (reason) {
-    check_text(*reason, "--reason", 1024);
-  }
-  std::vector<RevokeOutcome> out;
   std::vector<std::string> known_shape;
   for (const auto& id : ids) {
     if (valid_id(id)) {
       known_shape.push_back(id);
     }
   }
-  const std::string sql =
-    "with req as ("
-    " select id, min(ord) as ord from jsonb_array_elements_text($1::jsonb)"
-    "  with ordinality as x(id, ord) group by id"
-    "), upd as ("
-    " update tokenadm.tokens t set revoked_at = now(), revoked_by = $3, revoke_reason = $2"
-    " where t.id in (select id from req) and (t.revoked_at is null or t.revoked_at > now())"
-    " returning t.id, t.owner, t.revoked_at"
-    "), aud as ("
-    " insert into tokenadm.audit (at, action, token_id, owner, actor, sudo_user, host,"
-    "  outcome, reason)"
-    " select upd.revoked_at, 'revoke', upd.id, upd.owner, $3, nullif($4, ''), $5, 'ok', $2"
-    " from upd"
-    ")"
-    " select req.id, t.id is not null, upd.id is not null, "
-    + iso("coalesce(upd.revoked_at, t.revoked_at)") + ", " + k_version_sql
-    + " from req left join tokenadm.tokens t on t.id = req.id"
-      " left join upd on upd.id = req.id order by req.ord";
-  guarded(db, [&] {
-    pqxx::nontransaction tx(db.impl().conn);
-    const auto r = tx.exec_params(sql, json(known_shape).dump(), nullable(reason),
-                                  actor.describe(), actor.sudo_user, actor.host);
-    for (const auto& row : r) {
-      require_schema_version(row[4].is_null() ? 0 : row[4].as<int>());
-      RevokeOutcome o;
-      o.id = row[0].c_str();
-      o.status = !row[1].as<bool>()  ? RevokeOutcome::Status::unknown
-                 : row[2].as<bool>() ? RevokeOutcome::Status::revoked
-                                     : RevokeOutcome::Status::already_revoked;
-      o.revoked_at = opt(row[3]);
-      out.push_back(std::move(o));
-    }
-  });
+  const auto out = revoke_where(db,
+                                "select id, min(ord) as ord from jsonb_array_elements_text($1::jsonb)"
+                                " with ordinality as x(id, ord) group by id",
+                                json(known_shape).dump(), reason, actor);
   // Ids that cannot exist are reported unknown; input order, no repeats.
   std::vector<RevokeOutcome> ordered;
   for (const auto& id : ids) {
@@ -322,50 +693,114 @@ std::vector<RevokeOutcome> revoke_tokens(Db& db, const std::vector<std::string>&
   return ordered;
 }
 
-Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req)
+std::vector<RevokeOutcome> revoke_owner(Db& db, const std::string& owner,
+                                        const std::optional<std::string>& reason,
+                                        const Actor& actor)
 {
-  const auto parsed = parse_token(token);
-  const std::string sql =
-    "select v.ver, t.digest, t.owner, array_to_string(t.roles, ','),"
-    " array_to_json(t.scopes)::text,"
-    " t.revoked_at is not null and t.revoked_at <= now(),"
-    " t.expires_at is not null and t.expires_at <= now(), "
-    + iso("t.revoked_at") + ", " + iso("t.expires_at") + ", t.hash_alg"
-    " from (select " + k_version_sql + " as ver) v"
-    " left join tokenadm.tokens t on t.id = $1";
+  return revoke_where(db,
+                      "select t.id, row_number() over (order by t.created_at, t.id) as ord"
+                      " from tokenadm.tokens t where t.owner = $1 and " + k_active_sql,
+                      owner, reason, actor);
+}
+
+std::vector<TokenInfo> active_tokens_of(Db& db, const std::string& owner)
+{
+  std::vector<TokenInfo> out;
+  ListFilter f;
+  f.owner = owner;
+  f.state = "active";
+  list_tokens(db, f, [&](const TokenInfo& t) { out.push_back(t); });
+  return out;
+}
+
+void precheck_token(const std::string& token)
+{
+  if (!looks_like_token(token) && looks_like_legacy_token(token)) {
+    return;
+  }
+  parse_token(token);
+}
+
+Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req,
+                      const Hasher& hasher)
+{
+  precheck_token(token);
+  const bool legacy = !looks_like_token(token);
+  const auto id = legacy ? std::string() : parse_token(token).id;
+  const auto candidates = hasher.candidates(token);
+  // Legacy tokens have no id in their text: found by digest instead. (The
+  // unnamed statement is planned with the values, so each branch gets its
+  // index.)
+  std::string sql = "with t as (select * from tokenadm.tokens t where ($1 <> '' and t.id = $1)"
+                    " or ($1 = '' and t.digest = any($2::text[])) limit 1)";
+  if (req.touch) {
+    // At most one write a minute per token; none at all otherwise.
+    sql += ", touch as (update tokenadm.tokens u set last_used_at = now() from t"
+           " where u.id = t.id and t.digest = any($2::text[])"
+           " and (t.revoked_at is null or t.revoked_at > now())"
+           " and (t.expires_at is null or t.expires_at > now())"
+           " and (t.last_used_at is null or t.last_used_at < now() - interval '1 minute')"
+           " returning u.id),"
+           // A rotated-out token in use: flagged, at most once a minute.
+           " flag as (insert into tokenadm.audit " + k_audit_cols +
+           "  select now(), 'verify', t.id, t.owner, $3, nullif($4, ''), $5,"
+           "  'rotated-token-used', 'replaced by ' || t.replaced_by from t"
+           "  where t.replaced_by is not null and t.digest = any($2::text[])"
+           "  and t.revoked_at > now() and not exists (select 1 from tokenadm.audit a"
+           "   where a.token_id = t.id and a.outcome = 'rotated-token-used'"
+           "   and a.at > now() - interval '1 minute'))";
+  }
+  sql += " select v.ver, t.digest, t.owner, array_to_string(t.roles, ','),"
+         " array_to_json(t.scopes)::text,"
+         " t.revoked_at is not null and t.revoked_at <= now(),"
+         " t.expires_at is not null and t.expires_at <= now(), "
+         + iso("t.revoked_at") + ", " + iso("t.expires_at") + ", t.hash_alg, t.key_id, t.id,"
+         " t.replaced_by from (select " + k_version_sql + " as ver) v left join t on true";
   const auto row = guarded(db, [&] {
     pqxx::nontransaction tx(db.impl().conn);
-    return tx.exec_params1(sql, parsed.id);
+    const Actor actor = req.touch ? current_actor() : Actor{};
+    return req.touch ? tx.exec_params1(sql, id, hex_array(candidates), actor.describe(),
+                                       actor.sudo_user, actor.host)
+                     : tx.exec_params1(sql, id, hex_array(candidates));
   });
-  require_schema_version(row[0].is_null() ? 0 : row[0].as<int>());
+  require_schema_version(version_of(row[0]));
   // An unknown id and a wrong secret for a known id get the same answer, so
   // ids cannot be probed for existence with made-up secrets.
-  if (row[1].is_null() || std::string_view(row[9].c_str()) != k_hash_sha256
-      || !digest_equal(sha256_hex(token), row[1].c_str())) {
+  bool match = false;
+  if (!row[1].is_null()) {
+    for (const auto& c : candidates) {
+      if (c.hash_alg == row[9].c_str() && c.key_id == row[10].c_str()) {
+        match = digest_equal(c.hex, row[1].c_str());
+      }
+    }
+  }
+  if (!match) {
     throw TokenRejected("unknown", "no such token");
   }
+  const std::string found_id = row[11].c_str();
   if (row[5].as<bool>()) {
-    throw TokenRejected("revoked", "token " + parsed.id + " was revoked at " + row[7].c_str());
+    throw TokenRejected("revoked", "token " + found_id + " was revoked at " + row[7].c_str());
   }
   if (row[6].as<bool>()) {
-    throw TokenRejected("expired", "token " + parsed.id + " expired at " + row[8].c_str());
+    throw TokenRejected("expired", "token " + found_id + " expired at " + row[8].c_str());
   }
   if (req.role) {
     const auto roles = split_commas(row[3].c_str());
     if (std::find(roles.begin(), roles.end(), *req.role) == roles.end()
         && std::find(roles.begin(), roles.end(), "all") == roles.end()) {
-      throw TokenRejected("forbidden", "token " + parsed.id + " does not have the role '"
+      throw TokenRejected("forbidden", "token " + found_id + " does not have the role '"
                                          + req.role->substr(0, 32) + "'");
     }
   }
   if (req.scope) {
     const auto scopes = json::parse(row[4].c_str()).get<std::vector<std::string>>();
     if (!scopes.empty() && std::find(scopes.begin(), scopes.end(), *req.scope) == scopes.end()) {
-      throw TokenRejected("forbidden", "token " + parsed.id + " is not valid for the scope '"
+      throw TokenRejected("forbidden", "token " + found_id + " is not valid for the scope '"
                                          + req.scope->substr(0, 64) + "'");
     }
   }
-  return Verified{parsed.id, row[2].c_str()};
+  Verified out{found_id, row[2].c_str(), opt(row[12]), opt(row[7])};
+  return out;
 }
 
 } // namespace tokenadm

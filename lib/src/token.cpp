@@ -123,6 +123,15 @@ bool valid_id(std::string_view id)
   return id.size() == k_id_len && all_base62(id);
 }
 
+std::string printable_id(std::string_view id)
+{
+  // Short words without '_' cannot hold much of a token's secret.
+  if (valid_id(id) || (id.size() <= 12 && id.find('_') == std::string_view::npos)) {
+    return std::string(id);
+  }
+  return "(not a token ID)";
+}
+
 std::string generate_token(std::string_view prefix)
 {
   std::string body = std::string(prefix) + "_" + random_base62(k_id_len) + "_"

@@ -30,7 +30,7 @@ fail() {
   exit 1
 }
 
-remember_secret() { SECRETS+=("$1"); }
+remember_secret() { [ -z "$1" ] || SECRETS+=("$1"); }
 
 # psql against this test's database, quiet, unaligned.
 sql() { "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }

@@ -10,7 +10,7 @@ run_token 2 init --check
 expect_err 'missing.*run token init'
 
 run_token 0 init
-expect_err 'schema created at version 1'
+expect_err 'schema created at version [0-9]+'
 run_token 0 init
 expect_err 'up to date'
 run_token 0 init --check
@@ -19,7 +19,7 @@ run_token 0 init --check
 sql "drop schema tokenadm cascade"
 for i in 1 2 3 4; do "$TOKEN" init 2>"$TMP/init$i" & done
 wait
-[ "$(sql 'select count(*) from tokenadm.schema_version')" = 1 ] || fail "migration applied twice"
+[ "$(sql 'select count(*) from tokenadm.schema_version')" = "$(sql 'select max(version) from tokenadm.schema_version')" ] || fail "migration applied twice"
 
 create_token --owner alice --label ci --role api --role feed
 ALICE=$TOK; ALICE_ID=$TOK_ID

@@ -79,14 +79,14 @@ TEST_CASE("create, verify, revoke through the library")
   spec.roles = {"api"};
   spec.scopes = {"repo,with,commas"};
   spec.meta = {{"ticket", "OPS-1"}};
-  const auto created = create_token(db, spec, ExpiryPolicy{}, k_actor);
+  const auto created = create_token(db, spec, Policy{}, Hasher{}, k_actor);
   CHECK(looks_like_token(created.token));
   CHECK(created.info.expires_at.has_value());
 
-  const auto v = verify_token(db, created.token, VerifyRequest{"api", "repo,with,commas"});
+  const auto v = verify_token(db, created.token, VerifyRequest{"api", "repo,with,commas", true}, Hasher{});
   CHECK(v.owner == "svc-backup");
   CHECK(v.id == created.info.id);
-  CHECK_THROWS_WITH_AS(verify_token(db, created.token, VerifyRequest{"vcs", {}}),
+  CHECK_THROWS_WITH_AS(verify_token(db, created.token, VerifyRequest{"vcs", {}, true}, Hasher{}),
                        doctest::Contains("forbidden"), TokenRejected);
 
   std::vector<TokenInfo> seen;
@@ -102,7 +102,7 @@ TEST_CASE("create, verify, revoke through the library")
   CHECK(r[1].status == RevokeOutcome::Status::unknown);
   r = revoke_tokens(db, {created.info.id}, std::nullopt, k_actor);
   CHECK(r[0].status == RevokeOutcome::Status::already_revoked);
-  CHECK_THROWS_WITH_AS(verify_token(db, created.token, {}), doctest::Contains("revoked"),
+  CHECK_THROWS_WITH_AS(verify_token(db, created.token, {}, Hasher{}), doctest::Contains("revoked"),
                        TokenRejected);
 }
 
@@ -110,12 +110,12 @@ TEST_CASE("policy is checked before the database")
 {
   NewToken spec;
   spec.no_expiry = true;
-  CHECK_THROWS_AS(validate_new_token(spec, ExpiryPolicy{}), UsageError);
-  ExpiryPolicy open;
+  CHECK_THROWS_AS(validate_new_token(spec, Policy{}), UsageError);
+  Policy open;
   open.allow_no_expiry = true;
   CHECK_NOTHROW(validate_new_token(spec, open));
   spec.no_expiry = false;
   spec.expires_in = 400 * 86400;
-  CHECK_THROWS_WITH_AS(validate_new_token(spec, ExpiryPolicy{}), doctest::Contains("max_ttl"),
+  CHECK_THROWS_WITH_AS(validate_new_token(spec, Policy{}), doctest::Contains("max_ttl"),
                        UsageError);
 }

@@ -1,23 +1,19 @@
 #include "common.hpp"
 
+#include <tokenadm/duration.hpp>
+#include <tokenadm/errors.hpp>
+
 #include <iostream>
 
 namespace tokencli {
 
 namespace {
 
-struct ListOptions {
-  std::string owner;
-  bool owner_set = false;
-  std::string state = "all";
-  std::string format = "table";
-};
-
-std::string join(const std::vector<std::string>& v, const char* sep)
+std::string join(const std::vector<std::string>& v)
 {
   std::string out;
   for (const auto& s : v) {
-    out += (out.empty() ? "" : sep) + s;
+    out += (out.empty() ? "" : ",") + s;
   }
   return out;
 }
@@ -40,22 +36,54 @@ std::vector<std::string> table_row(const tokenadm::TokenInfo& t)
   return {t.id,
           cell(t.owner),
           cell(t.label),
-          join(t.roles, ","),
+          join(t.roles),
           t.state,
           t.created_at,
           t.expires_at.value_or("never"),
           t.last_used_at.value_or("-")};
 }
 
+void print_table(const std::vector<std::vector<std::string>>& rows)
+{
+  std::vector<std::size_t> width(rows[0].size(), 0);
+  for (const auto& r : rows) {
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      width[i] = std::max(width[i], r[i].size());
+    }
+  }
+  for (const auto& r : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size()) {
+        line += std::string(width[i] - r[i].size() + 2, ' ');
+      }
+    }
+    std::cout << line << '\n';
+  }
+}
+
 } // namespace
 
 Command setup_list(CLI::App& app, Globals& g)
 {
+  struct Options {
+    std::string owner, label, role, expiring_within, created_before;
+    std::string state = "all";
+    std::string format = "table";
+  };
   auto* sub = app.add_subcommand("list", "List tokens (never their secrets)");
-  auto o = std::make_shared<ListOptions>();
+  auto o = std::make_shared<Options>();
   sub->add_option("--owner", o->owner, "Only this owner's tokens");
+  sub->add_option("--label", o->label, "Only tokens with this label");
+  sub->add_option("--role", o->role, "Only tokens with this role (or all)")->type_name("ROLE");
   sub->add_option("--state", o->state, "active, expired, revoked or all (default all)")
     ->check(CLI::IsMember({"active", "expired", "revoked", "all"}));
+  sub->add_option("--expiring-within", o->expiring_within,
+                  "Only active tokens that expire within DURATION")
+    ->type_name("DURATION");
+  sub->add_option("--created-before", o->created_before, "Only tokens created before TIME")
+    ->type_name("TIME");
   add_format(*sub, g, o->format, {"table", "tsv", "json"});
 
   return {sub, [&g, o, sub] {
@@ -63,14 +91,27 @@ Command setup_list(CLI::App& app, Globals& g)
             if (sub->count("--owner") > 0) {
               filter.owner = o->owner;
             }
+            if (sub->count("--label") > 0) {
+              filter.label = o->label;
+            }
+            if (!o->role.empty()) {
+              filter.role = o->role;
+            }
+            if (!o->expiring_within.empty()) {
+              filter.expiring_within =
+                tokenadm::parse_duration(o->expiring_within, "--expiring-within");
+            }
+            if (!o->created_before.empty()) {
+              filter.created_before = o->created_before;
+            }
             filter.state = o->state;
             auto db = connect(g);
             if (o->format == "tsv") {
               tokenadm::list_tokens(*db, filter, [](const tokenadm::TokenInfo& t) {
                 std::cout << t.id << '\t' << cell(t.owner) << '\t' << cell(t.label) << '\t'
-                          << join(t.roles, ",") << '\t' << t.state << '\t' << t.created_at
-                          << '\t' << t.expires_at.value_or("") << '\t'
-                          << t.last_used_at.value_or("") << '\n';
+                          << join(t.roles) << '\t' << t.state << '\t' << t.created_at << '\t'
+                          << t.expires_at.value_or("") << '\t' << t.last_used_at.value_or("")
+                          << '\n';
               });
             } else if (o->format == "json") {
               bool first = true;
@@ -81,29 +122,38 @@ Command setup_list(CLI::App& app, Globals& g)
               });
               std::cout << (first ? "]\n" : "\n]\n");
             } else {
+              // The table needs every row for its column widths; tsv and
+              // json stream.
               std::vector<std::vector<std::string>> rows{
                 {"ID", "OWNER", "LABEL", "ROLES", "STATE", "CREATED", "EXPIRES", "LAST-USED"}};
               tokenadm::list_tokens(*db, filter, [&rows](const tokenadm::TokenInfo& t) {
                 rows.push_back(table_row(t));
               });
-              std::vector<std::size_t> width(rows[0].size(), 0);
-              for (const auto& r : rows) {
-                for (std::size_t i = 0; i < r.size(); ++i) {
-                  width[i] = std::max(width[i], r[i].size());
-                }
-              }
-              for (const auto& r : rows) {
-                std::string line;
-                for (std::size_t i = 0; i < r.size(); ++i) {
-                  line += r[i];
-                  if (i + 1 < r.size()) {
-                    line += std::string(width[i] - r[i].size() + 2, ' ');
-                  }
-                }
-                std::cout << line << '\n';
-              }
+              print_table(rows);
             }
             std::cout << std::flush;
+            return 0;
+          }};
+}
+
+Command setup_show(CLI::App& app, Globals& g)
+{
+  struct Options {
+    std::string id;
+    std::string format = "text";
+  };
+  auto* sub = app.add_subcommand("show", "Show one token's details (never its secret)");
+  auto o = std::make_shared<Options>();
+  sub->add_option("id", o->id, "Token ID")->required()->type_name("ID");
+  add_format(*sub, g, o->format, {"text", "json"});
+  return {sub, [&g, o] {
+            auto db = connect(g);
+            const auto t = tokenadm::show_token(*db, o->id);
+            if (o->format == "json") {
+              std::cout << token_json(t).dump() << '\n';
+            } else {
+              print_details(t);
+            }
             return 0;
           }};
 }

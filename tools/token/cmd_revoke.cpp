@@ -8,22 +8,17 @@
 
 namespace tokencli {
 
-namespace {
-
-struct RevokeOptions {
-  std::vector<std::string> ids;
-  std::string owner;
-  std::string reason;
-  bool yes = false;
-  bool dry_run = false;
-};
-
-} // namespace
-
 Command setup_revoke(CLI::App& app, Globals& g)
 {
+  struct Options {
+    std::vector<std::string> ids;
+    std::string owner;
+    std::string reason;
+    bool yes = false;
+    bool dry_run = false;
+  };
   auto* sub = app.add_subcommand("revoke", "Revoke tokens by ID, or all of an owner's");
-  auto o = std::make_shared<RevokeOptions>();
+  auto o = std::make_shared<Options>();
   sub->add_option("id", o->ids, "Token IDs (the 10 characters after the prefix)")
     ->type_name("ID");
   sub->add_option("--owner", o->owner, "Revoke every active token of this owner (bulk)");
@@ -58,36 +53,32 @@ Command setup_revoke(CLI::App& app, Globals& g)
               }
             }
             auto db = connect(g);
-            std::vector<std::string> ids = o->ids;
-            if (bulk) {
-              for (const auto& t : tokenadm::active_tokens_of(*db, o->owner)) {
-                ids.push_back(t.id);
-              }
-              if (o->dry_run) {
-                for (const auto& id : ids) {
-                  std::cout << id << '\n';
-                }
-                note("dry run: " + std::to_string(ids.size()) + " active token(s) of '"
-                     + o->owner + "' would be revoked");
-                return 0;
-              }
-              if (ids.empty()) {
-                note("no active tokens of '" + o->owner + "'");
-                return 0;
-              }
-            }
             const auto reason =
               o->reason.empty() ? std::nullopt : std::optional<std::string>(o->reason);
+            const auto actor = tokenadm::current_actor();
+            if (bulk && o->dry_run) {
+              const auto hit = tokenadm::active_tokens_of(*db, o->owner);
+              for (const auto& t : hit) {
+                std::cout << t.id << '\n';
+              }
+              note("dry run: " + std::to_string(hit.size()) + " active token(s) of '" + o->owner
+                   + "' would be revoked");
+              return 0;
+            }
+            const auto results = bulk ? tokenadm::revoke_owner(*db, o->owner, reason, actor)
+                                      : tokenadm::revoke_tokens(*db, o->ids, reason, actor);
+            if (bulk && results.empty()) {
+              note("no active tokens of '" + o->owner + "'");
+            }
             int status = 0;
-            for (const auto& r :
-                 tokenadm::revoke_tokens(*db, ids, reason, tokenadm::current_actor())) {
+            for (const auto& r : results) {
               using S = tokenadm::RevokeOutcome::Status;
               if (r.status == S::revoked) {
                 note("revoked " + r.id);
               } else if (r.status == S::already_revoked) {
                 note(r.id + " was already revoked at " + r.revoked_at.value_or("?"));
               } else {
-                note(r.id.substr(0, 64) + ": no such token");
+                note(tokenadm::printable_id(r.id) + ": no such token");
                 status = 2;
               }
             }

@@ -20,67 +20,51 @@ struct VerifyOptions {
   std::vector<std::string> args;
   std::string token_file;
   bool header = false;
+  bool no_touch = false;
   std::string role;
   std::string scope;
   std::string format = "text";
 };
 
-// Up to the first newline, reading at most k_max_token_input + 1 bytes so a
-// huge input costs nothing and is rejected as too long.
-std::string read_first_line(int fd)
+std::string first_line(int fd)
 {
-  std::string buf;
-  char chunk[1024];
-  while (buf.size() <= tokenadm::k_max_token_input) {
-    const auto n = ::read(fd, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n < 0) {
-      throw tokenadm::UsageError(std::string("cannot read the token: ") + std::strerror(errno));
-    }
-    if (n == 0) {
-      break;
-    }
-    buf.append(chunk, static_cast<std::size_t>(n));
-    if (const auto nl = buf.find('\n'); nl != std::string::npos) {
-      buf.resize(nl);
-      break;
-    }
+  LineReader in(fd, tokenadm::k_max_token_input);
+  std::string line;
+  bool too_long = false;
+  in.next(line, too_long);
+  if (too_long) {
+    throw tokenadm::TokenRejected("malformed", "input is longer than "
+                                                 + std::to_string(tokenadm::k_max_token_input)
+                                                 + " bytes");
   }
-  return buf;
+  return line;
 }
 
 // From a terminal the token is read without echo.
 std::string read_stdin()
 {
-  if (!isatty(STDIN_FILENO)) {
-    return read_first_line(STDIN_FILENO);
-  }
   termios old{};
-  const bool have = tcgetattr(STDIN_FILENO, &old) == 0;
-  if (have) {
-    termios quiet = old;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  const bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+  if (!tty) {
+    return first_line(STDIN_FILENO);
   }
+  termios quiet = old;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
   std::cerr << "token: paste the token, then Enter: " << std::flush;
   std::string line;
   try {
-    line = read_first_line(STDIN_FILENO);
+    line = first_line(STDIN_FILENO);
   } catch (...) {
-    if (have) {
-      tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-    }
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
     throw;
   }
-  if (have) {
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-  }
+  tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
   std::cerr << '\n';
   return line;
 }
 
+// --token-file, else $TOKENADM_TOKEN, else stdin.
 std::string read_token_input(const VerifyOptions& o)
 {
   if (!o.token_file.empty()) {
@@ -89,7 +73,7 @@ std::string read_token_input(const VerifyOptions& o)
       throw tokenadm::UsageError("--token-file " + o.token_file + ": " + std::strerror(errno));
     }
     try {
-      auto line = read_first_line(fd);
+      auto line = first_line(fd);
       ::close(fd);
       return line;
     } catch (...) {
@@ -119,6 +103,8 @@ Command setup_verify(CLI::App& app, Globals& g)
     ->type_name("ROLE");
   sub->add_option("--scope", o->scope, "The token must be valid for this scope")
     ->type_name("SCOPE");
+  sub->add_flag("--no-touch", o->no_touch,
+                "Write nothing: no last_used_at (as read_only = true does)");
   add_format(*sub, g, o->format, {"text", "json"});
 
   return {sub, [&g, o] {
@@ -129,7 +115,7 @@ Command setup_verify(CLI::App& app, Globals& g)
             }
             const auto token = tokenadm::token_from_input(read_token_input(*o), o->header);
             // Shape and checksum first: a mistyped token costs no connection.
-            tokenadm::parse_token(token);
+            tokenadm::precheck_token(token);
             tokenadm::VerifyRequest req;
             if (!o->role.empty()) {
               req.role = o->role;
@@ -137,8 +123,13 @@ Command setup_verify(CLI::App& app, Globals& g)
             if (!o->scope.empty()) {
               req.scope = o->scope;
             }
+            req.touch = !o->no_touch && !g.cfg.read_only;
             auto db = connect(g);
-            const auto v = tokenadm::verify_token(*db, token, req);
+            const auto v = tokenadm::verify_token(*db, token, req, tokenadm::Hasher(g.cfg));
+            if (v.replaced_by) {
+              note("warning: token " + v.id + " was rotated; use " + *v.replaced_by
+                   + " instead: this one stops working at " + v.stops_at.value_or("?"));
+            }
             if (o->format == "json") {
               std::cout << nlohmann::json{{"valid", true}, {"id", v.id}, {"owner", v.owner}}.dump()
                         << '\n';

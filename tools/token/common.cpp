@@ -1,11 +1,16 @@
 #include "common.hpp"
 
 #include <tokenadm/dsn.hpp>
+#include <tokenadm/duration.hpp>
 #include <tokenadm/errors.hpp>
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
@@ -14,7 +19,6 @@ namespace tokencli {
 namespace {
 
 volatile std::sig_atomic_t g_connected = 0;
-int g_deadline = 0;
 
 void on_alarm(int)
 {
@@ -25,11 +29,19 @@ void on_alarm(int)
   _exit(g_connected ? 2 : 1);
 }
 
+std::string join(const std::vector<std::string>& v, const char* sep)
+{
+  std::string out;
+  for (const auto& s : v) {
+    out += (out.empty() ? "" : sep) + s;
+  }
+  return out;
+}
+
 } // namespace
 
 void arm_deadline(int seconds)
 {
-  g_deadline = seconds;
   if (seconds <= 0) {
     return;
   }
@@ -40,9 +52,28 @@ void arm_deadline(int seconds)
   alarm(static_cast<unsigned>(seconds));
 }
 
+std::pair<std::string, std::string> effective_dsn(const Globals& g,
+                                                  const std::string& positional_dsn)
+{
+  const auto dsn = tokenadm::resolve_dsn(g.dsn, positional_dsn, g.cfg.dsn);
+  std::string source = "libpq defaults";
+  if (!g.dsn.empty()) {
+    source = "flag --dsn";
+  } else if (!positional_dsn.empty()) {
+    source = "argument";
+  } else if (const char* e = std::getenv("TOKENADM_DSN"); e != nullptr && *e != '\0') {
+    source = "env TOKENADM_DSN";
+  } else if (!g.cfg.dsn.empty()) {
+    const auto it = g.cfg.sources.find("dsn");
+    source = it != g.cfg.sources.end() ? it->second : "dsn_file";
+  }
+  return {dsn, source};
+}
+
 std::unique_ptr<tokenadm::Db> connect(const Globals& g, const std::string& positional_dsn)
 {
-  auto db = std::make_unique<tokenadm::Db>(tokenadm::resolve_dsn(g.dsn, positional_dsn));
+  auto db = std::make_unique<tokenadm::Db>(effective_dsn(g, positional_dsn).first,
+                                           g.cfg.connect_timeout);
   g_connected = 1;
   return db;
 }
@@ -50,10 +81,6 @@ std::unique_ptr<tokenadm::Db> connect(const Globals& g, const std::string& posit
 CLI::Option* add_format(CLI::App& app, Globals& g, std::string& format,
                         const std::vector<std::string>& choices)
 {
-  std::string list;
-  for (const auto& c : choices) {
-    list += (list.empty() ? "" : "|") + c;
-  }
   return app
     .add_option_function<std::string>(
       "--format",
@@ -61,9 +88,139 @@ CLI::Option* add_format(CLI::App& app, Globals& g, std::string& format,
         format = value;
         g.json = value == "json";
       },
-      "Output format: " + list + " (default " + format + ")")
+      "Output format: " + join(choices, "|") + " (default " + format + ")")
     ->check(CLI::IsMember(choices))
     ->type_name("FORMAT");
+}
+
+void add_token_options(CLI::App& app, TokenOptions& o, bool with_details)
+{
+  app.add_option("--owner", o.owner, "Who the token is for (empty: site-wide)");
+  app.add_option("--label", o.label, "What the token is for");
+  app.add_option("--role", o.roles, "api, feed, vcs, http or all (default all); repeatable")
+    ->delimiter(',')
+    ->type_name("ROLE");
+  app.add_option("--scope", o.scopes, "Limit to a scope (repo, group...); repeatable")
+    ->type_name("SCOPE");
+  if (with_details) {
+    app.add_option("--contact", o.contact, "Email address to notify about this token")
+      ->type_name("EMAIL");
+    app.add_option("--meta", o.meta, "Metadata key=value; repeatable")->type_name("KEY=VALUE");
+  }
+  auto* in = app.add_option("--expires-in", o.expires_in, "Lifetime: 30m, 12h, 90d, 1y")
+               ->type_name("DURATION");
+  auto* at = app.add_option("--expires-at", o.expires_at, "Expiry time, ISO 8601")
+               ->type_name("TIME");
+  auto* never = app.add_flag("--no-expiry", o.no_expiry, "Never expire (if the policy allows)");
+  in->excludes(at)->excludes(never);
+  at->excludes(never);
+}
+
+tokenadm::NewToken to_spec(const TokenOptions& o, const tokenadm::Config& cfg)
+{
+  tokenadm::NewToken spec;
+  spec.prefix = cfg.prefix;
+  spec.owner = o.owner;
+  spec.label = o.label;
+  if (!o.roles.empty()) {
+    spec.roles = o.roles;
+  } else if (std::find(cfg.policy.roles.begin(), cfg.policy.roles.end(), "all")
+             == cfg.policy.roles.end()) {
+    throw tokenadm::UsageError("--role is needed: the policy (token.roles) does not allow the "
+                               "default role 'all'; choose from "
+                               + join(cfg.policy.roles, ", "));
+  }
+  spec.scopes = o.scopes;
+  if (!o.contact.empty()) {
+    spec.contact = o.contact;
+  }
+  for (const auto& kv : o.meta) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos) {
+      throw tokenadm::UsageError("--meta '" + kv.substr(0, 64) + "': use key=value");
+    }
+    spec.meta.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  if (!o.expires_in.empty()) {
+    spec.expires_in = tokenadm::parse_duration(o.expires_in, "--expires-in");
+  }
+  if (!o.expires_at.empty()) {
+    spec.expires_at = o.expires_at;
+  }
+  spec.no_expiry = o.no_expiry;
+  tokenadm::validate_new_token(spec, cfg.policy);
+  return spec;
+}
+
+void TokenOutput::add_options(CLI::App& app, Globals& g)
+{
+  add_format(app, g, m_format, {"text", "json"});
+  app.add_option("--output", m_output, "Write the token to FILE (created 0600), not stdout")
+    ->type_name("FILE");
+}
+
+void TokenOutput::open()
+{
+  if (m_output.empty()) {
+    return;
+  }
+  m_fd = ::open(m_output.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (m_fd < 0) {
+    throw tokenadm::UsageError("--output " + m_output + ": " + std::strerror(errno)
+                               + (errno == EEXIST ? " (it is never overwritten)" : ""));
+  }
+}
+
+TokenOutput::~TokenOutput()
+{
+  if (m_fd >= 0) {
+    ::close(m_fd);
+    ::unlink(m_output.c_str());
+  }
+}
+
+void TokenOutput::write_file(const std::string& text)
+{
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const auto n = ::write(m_fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      throw tokenadm::Error("output", "--output " + m_output + ": " + std::strerror(errno));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  const bool ok = ::fsync(m_fd) == 0;
+  const bool closed = ::close(m_fd) == 0;
+  m_fd = -1;
+  if (!ok || !closed) {
+    throw tokenadm::Error("output", "--output " + m_output + ": " + std::strerror(errno));
+  }
+}
+
+void TokenOutput::emit(const tokenadm::CreatedToken& created, const nlohmann::json& extra)
+{
+  if (m_fd >= 0) {
+    write_file(created.token + "\n");
+  }
+  if (m_format == "json") {
+    auto j = token_json(created.info);
+    if (m_output.empty()) {
+      j["token"] = created.token;
+    }
+    for (const auto& [k, v] : extra.items()) {
+      j[k] = v;
+    }
+    std::cout << j.dump() << '\n' << std::flush;
+  } else if (m_output.empty()) {
+    std::cout << created.token << '\n' << std::flush;
+  }
+  if (isatty(STDERR_FILENO)) {
+    note("created " + created.info.id + " (owner '" + created.info.owner + "', expires "
+         + created.info.expires_at.value_or("never") + ")");
+  }
 }
 
 nlohmann::json token_json(const tokenadm::TokenInfo& t)
@@ -95,9 +252,78 @@ nlohmann::json token_json(const tokenadm::TokenInfo& t)
   };
 }
 
+void print_details(const tokenadm::TokenInfo& t)
+{
+  auto line = [](const char* key, const std::string& value) {
+    std::cout << key << ": " << value << '\n';
+  };
+  line("id", t.id);
+  line("owner", t.owner);
+  line("label", t.label);
+  line("state", t.state);
+  line("roles", join(t.roles, ","));
+  line("scopes", join(t.scopes, ","));
+  line("contact", t.contact.value_or(""));
+  for (const auto& [k, v] : t.meta) {
+    line(("meta." + k).c_str(), v);
+  }
+  line("created_at", t.created_at);
+  line("created_by", t.created_by);
+  line("expires_at", t.expires_at.value_or("never"));
+  line("last_used_at", t.last_used_at.value_or("never"));
+  line("revoked_at", t.revoked_at.value_or(""));
+  line("revoked_by", t.revoked_by.value_or(""));
+  line("revoke_reason", t.revoke_reason.value_or(""));
+  line("replaced_by", t.replaced_by.value_or(""));
+}
+
 void note(const std::string& message)
 {
   std::cerr << "token: " << tokenadm::redact_tokens(message) << '\n';
+}
+
+bool LineReader::next(std::string& line, bool& too_long)
+{
+  line.clear();
+  too_long = false;
+  bool any = false;
+  for (;;) {
+    if (m_pos == m_len) {
+      if (m_eof) {
+        return any;
+      }
+      const auto n = ::read(m_fd, m_buf, sizeof m_buf);
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0) {
+        throw tokenadm::UsageError(std::string("cannot read input: ") + std::strerror(errno));
+      }
+      if (n == 0) {
+        m_eof = true;
+        continue;
+      }
+      m_pos = 0;
+      m_len = static_cast<std::size_t>(n);
+    }
+    any = true;
+    const char* start = m_buf + m_pos;
+    const auto* nl = static_cast<const char*>(std::memchr(start, '\n', m_len - m_pos));
+    const std::size_t take = nl != nullptr ? static_cast<std::size_t>(nl - start) : m_len - m_pos;
+    if (!too_long) {
+      if (line.size() + take > m_limit) {
+        too_long = true;
+        line.clear();
+      } else {
+        line.append(start, take);
+      }
+    }
+    m_pos += take;
+    if (nl != nullptr) {
+      ++m_pos;
+      return true;
+    }
+  }
 }
 
 } // namespace tokencli

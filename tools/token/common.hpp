@@ -1,6 +1,8 @@
-// What the subcommands share: global options, connecting, output helpers.
+// What the subcommands share: global options, configuration, connecting,
+// the options that describe a new token, and output helpers.
 #pragma once
 
+#include <tokenadm/config.hpp>
 #include <tokenadm/db.hpp>
 #include <tokenadm/store.hpp>
 
@@ -15,8 +17,10 @@
 namespace tokencli {
 
 struct Globals {
-  std::string dsn;
-  int timeout = 60;
+  std::string dsn;         // --dsn
+  std::string config_path; // --config
+  int timeout = 60;        // --timeout (see main for precedence)
+  tokenadm::Config cfg;    // loaded after parsing, before a command runs
   // Set by a subcommand's --format json: errors then also go to stdout as
   // {"error": {...}}.
   bool json = false;
@@ -32,9 +36,20 @@ struct Command {
 // Each cmd_<name>.cpp defines one of these.
 Command setup_init(CLI::App& app, Globals& g);
 Command setup_create(CLI::App& app, Globals& g);
+Command setup_ensure(CLI::App& app, Globals& g);
 Command setup_list(CLI::App& app, Globals& g);
+Command setup_show(CLI::App& app, Globals& g);
 Command setup_revoke(CLI::App& app, Globals& g);
+Command setup_rotate(CLI::App& app, Globals& g);
+Command setup_renew(CLI::App& app, Globals& g);
+Command setup_prune(CLI::App& app, Globals& g);
+Command setup_import(CLI::App& app, Globals& g);
 Command setup_verify(CLI::App& app, Globals& g);
+Command setup_config(CLI::App& app, Globals& g);
+
+// The DSN in SPEC order and where it came from.
+std::pair<std::string, std::string> effective_dsn(const Globals& g,
+                                                  const std::string& positional_dsn = {});
 
 // Connects with the DSN resolved in SPEC order. After it returns, a
 // deadline expiry exits 2 rather than 1.
@@ -48,9 +63,69 @@ void arm_deadline(int seconds);
 CLI::Option* add_format(CLI::App& app, Globals& g, std::string& format,
                         const std::vector<std::string>& choices);
 
+// The options that describe a new token (create, ensure, import).
+struct TokenOptions {
+  std::string owner;
+  std::string label;
+  std::vector<std::string> roles;
+  std::vector<std::string> scopes;
+  std::string contact;
+  std::vector<std::string> meta;
+  std::string expires_in;
+  std::string expires_at;
+  bool no_expiry = false;
+};
+void add_token_options(CLI::App& app, TokenOptions& o, bool with_details = true);
+tokenadm::NewToken to_spec(const TokenOptions& o, const tokenadm::Config& cfg);
+
+// Prints a new token after its commit: alone on stdout (text), as JSON
+// with a "token" field, or into a new 0600 --output file. `extra` fields are
+// added to the JSON document.
+class TokenOutput {
+public:
+  TokenOutput() = default;
+  TokenOutput(const TokenOutput&) = delete;
+  TokenOutput& operator=(const TokenOutput&) = delete;
+  ~TokenOutput();
+
+  void add_options(CLI::App& app, Globals& g);
+  // Creates the --output file before any database work, so a bad path
+  // fails early; it is removed again if no token is written.
+  void open();
+  void emit(const tokenadm::CreatedToken& created, const nlohmann::json& extra = {});
+  const std::string& format() const { return m_format; }
+
+private:
+  void write_file(const std::string& text);
+
+  std::string m_format = "text";
+  std::string m_output;
+  int m_fd = -1;
+};
+
 nlohmann::json token_json(const tokenadm::TokenInfo& t);
+
+// Prints one token's details as "key: value" lines.
+void print_details(const tokenadm::TokenInfo& t);
 
 // One line to stderr: "token: <message>".
 void note(const std::string& message);
+
+// Buffered lines from a file descriptor, each at most `limit` bytes: a
+// longer line is drained (never held in memory) and reported too long.
+class LineReader {
+public:
+  LineReader(int fd, std::size_t limit) : m_fd(fd), m_limit(limit) {}
+  // False at the end of input. `line` has no newline.
+  bool next(std::string& line, bool& too_long);
+
+private:
+  int m_fd;
+  std::size_t m_limit;
+  char m_buf[65536];
+  std::size_t m_pos = 0;
+  std::size_t m_len = 0;
+  bool m_eof = false;
+};
 
 } // namespace tokencli

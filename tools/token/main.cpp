@@ -1,5 +1,6 @@
-// token: thin front end over libtokenadm. Parses, runs one subcommand, and
-// maps every error to the SPEC's exit status (0/1/2) in one place.
+// token: thin front end over libtokenadm. Parses, loads the configuration,
+// runs one subcommand, and maps every error to the SPEC's exit status
+// (0/1/2) in one place.
 #include "common.hpp"
 
 #include <tokenadm/errors.hpp>
@@ -29,24 +30,28 @@ int report(const tokencli::Globals& g, const std::string& code, const std::strin
 int main(int argc, char** argv)
 {
   tokencli::Globals g;
-  CLI::App app{"token: create, list, revoke and verify authentication tokens kept in PostgreSQL"};
+  CLI::App app{"token: create, list, revoke, rotate and verify authentication tokens kept in "
+               "PostgreSQL"};
   app.name("token");
   app.set_version_flag("--version", "token (tokenadm) " TOKENADM_VERSION);
   app.require_subcommand(1, 1);
   app.fallthrough();
   app.footer("Exit status: 0 success, 1 no database connection, 2 any other failure.\n"
-             "See token(1) and token-<command>(1).");
-  app.add_option("--dsn", g.dsn, "PostgreSQL DSN (else TOKENADM_DSN, else libpq defaults)")
+             "See token(1), token-<command>(1) and tokenadm.toml(5).");
+  app.add_option("--dsn", g.dsn, "PostgreSQL DSN (else TOKENADM_DSN, the config, libpq defaults)")
     ->type_name("DSN");
-  app.add_option("--timeout", g.timeout, "Whole-command deadline in seconds (0: none)")
-    ->type_name("SECONDS")
-    ->check(CLI::Range(0, 86400))
-    ->capture_default_str();
+  app.add_option("--config", g.config_path, "Configuration file (else TOKENADM_CONFIG, ...)")
+    ->type_name("FILE");
+  auto* timeout = app.add_option("--timeout", g.timeout,
+                                 "Whole-command deadline in seconds, 0 for none (default 60)")
+                    ->type_name("SECONDS")
+                    ->check(CLI::Range(0, 86400));
 
   std::vector<tokencli::Command> commands{
-    tokencli::setup_init(app, g),   tokencli::setup_create(app, g),
-    tokencli::setup_list(app, g),   tokencli::setup_revoke(app, g),
-    tokencli::setup_verify(app, g),
+    tokencli::setup_init(app, g),   tokencli::setup_create(app, g), tokencli::setup_ensure(app, g),
+    tokencli::setup_list(app, g),   tokencli::setup_show(app, g),   tokencli::setup_verify(app, g),
+    tokencli::setup_revoke(app, g), tokencli::setup_rotate(app, g), tokencli::setup_renew(app, g),
+    tokencli::setup_prune(app, g),  tokencli::setup_import(app, g), tokencli::setup_config(app, g),
   };
 
   try {
@@ -62,8 +67,16 @@ int main(int argc, char** argv)
     return report(g, "usage", std::string(e.what()) + " (see token --help)", 2);
   }
 
-  tokencli::arm_deadline(g.timeout);
   try {
+    g.cfg = tokenadm::load_config(g.config_path);
+    // flag > environment > file > default
+    if (timeout->count() == 0) {
+      g.timeout = g.cfg.timeout;
+    } else {
+      g.cfg.timeout = g.timeout;
+      g.cfg.sources["timeout"] = "flag --timeout";
+    }
+    tokencli::arm_deadline(g.timeout);
     for (const auto& c : commands) {
       if (c.app->parsed()) {
         return c.run();

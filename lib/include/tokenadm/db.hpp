@@ -11,7 +11,7 @@ class Db {
 public:
   // Connects to `dsn` (see normalise_dsn; empty means libpq's defaults).
   // Throws ConnectError with a message that never holds the password.
-  explicit Db(const std::string& dsn);
+  explicit Db(const std::string& dsn, int connect_timeout = 10);
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;

@@ -9,12 +9,19 @@ inline constexpr int k_default_connect_timeout = 10;
 
 // Normalises a DSN into libpq key=value form: URIs, including SQLAlchemy
 // URLs (postgresql+psycopg2://), are parsed by libpq and rebuilt, and
-// connect_timeout='10' is added unless the DSN or PGCONNECT_TIMEOUT sets
-// one. An empty DSN leaves everything else to libpq's defaults (PG*
+// connect_timeout (10 s by default) is added unless the DSN or
+// PGCONNECT_TIMEOUT sets one. An empty DSN leaves everything else to libpq's defaults (PG*
 // variables, ~/.pgpass, services).
 // Throws ConnectError with a hint for unknown schemes (posgres://) and for
 // strings libpq cannot parse; the message never contains the DSN's password.
-std::string normalise_dsn(const std::string& dsn);
+std::string normalise_dsn(const std::string& dsn,
+                          int connect_timeout = k_default_connect_timeout);
+
+// True if the DSN carries a password (so a file holding it is a secret).
+bool dsn_has_password(const std::string& dsn);
+
+// The DSN with its password replaced by "***", for display.
+std::string mask_dsn(const std::string& dsn);
 
 // The DSN to use, first found wins: `flag` (--dsn), `positional` (the
 // gs-compatible `token create DSN`), $TOKENADM_DSN, `from_config`; empty

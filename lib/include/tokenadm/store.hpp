@@ -3,6 +3,7 @@
 // the same transaction.
 #pragma once
 
+#include "tokenadm/digest.hpp"
 #include "tokenadm/identity.hpp"
 
 #include <cstdint>
@@ -39,10 +40,12 @@ struct TokenInfo {
   std::optional<std::string> replaced_by;
 };
 
-struct ExpiryPolicy {
+// What the configuration allows new tokens to be.
+struct Policy {
   std::int64_t default_ttl = 90 * 86400;
   std::int64_t max_ttl = 365 * 86400;
   bool allow_no_expiry = false;
+  std::vector<std::string> roles = k_roles; // roles create may grant
 };
 
 struct NewToken {
@@ -66,21 +69,87 @@ struct CreatedToken {
 
 // Checks roles, text fields and the expiry choice against the policy before
 // any database work. Throws UsageError.
-void validate_new_token(const NewToken& spec, const ExpiryPolicy& policy);
+void validate_new_token(const NewToken& spec, const Policy& policy);
 
 // Creates the token in one statement (insert + audit row) and returns it
 // after the commit.
-CreatedToken create_token(Db& db, const NewToken& spec, const ExpiryPolicy& policy,
-                          const Actor& actor);
+CreatedToken create_token(Db& db, const NewToken& spec, const Policy& policy,
+                          const Hasher& hasher, const Actor& actor);
 
-struct ListFilter {
-  std::optional<std::string> owner;
-  std::string state = "all"; // active, expired, revoked, all
+struct Ensured {
+  bool created = false;
+  std::optional<CreatedToken> token; // when created
+  TokenInfo existing;                // when not
 };
 
-// Calls `sink` for each matching token, oldest first.
+// Provisioning: creates a token for spec.owner + spec.label unless an
+// active one exists. Concurrent calls for the same pair create exactly one
+// (advisory lock on the pair).
+Ensured ensure_token(Db& db, const NewToken& spec, const Policy& policy,
+                     const Hasher& hasher, const Actor& actor);
+
+struct ListFilter {
+  std::optional<std::string> id;
+  std::optional<std::string> owner;
+  std::optional<std::string> label;
+  std::optional<std::string> role;           // has this role, or all
+  std::optional<std::int64_t> expiring_within; // active and expiring within N s
+  std::optional<std::string> created_before; // a timestamp PostgreSQL parses
+  std::string state = "all";                 // active, expired, revoked, all
+};
+
+// Calls `sink` for each matching token, oldest first, streaming through a
+// cursor so memory stays flat however many rows match.
 void list_tokens(Db& db, const ListFilter& filter,
                  const std::function<void(const TokenInfo&)>& sink);
+
+// One token; throws NotFound.
+TokenInfo show_token(Db& db, const std::string& id);
+
+// Moves the expiry of an unrevoked token to now + `expires_in` (within the
+// policy). Throws NotFound, or TokenRejected("revoked").
+TokenInfo renew_token(Db& db, const std::string& id, std::int64_t expires_in,
+                      const Policy& policy, const Actor& actor);
+
+struct Rotated {
+  CreatedToken token;     // the new one
+  std::string old_id;
+  std::string old_revoked_at; // now, or now + overlap
+};
+
+// A new token with the old one's owner, label, roles, scopes, contact and
+// metadata; the old one is revoked at once or after `overlap` seconds and
+// points to its replacement. One statement. Throws NotFound, or
+// TokenRejected("revoked") for a revoked or already rotated token.
+Rotated rotate_token(Db& db, const std::string& id, std::int64_t overlap,
+                     std::optional<std::int64_t> expires_in, const Policy& policy,
+                     const Hasher& hasher, const std::string& prefix, const Actor& actor);
+
+// Deletes tokens revoked or expired more than `older_than` seconds ago
+// (audit rows stay; each deletion adds one). With `dry_run`, only lists.
+std::vector<TokenInfo> prune_tokens(Db& db, std::int64_t older_than, bool dry_run,
+                                    const Actor& actor);
+
+// Legacy plaintext tokens (gs's base62 token, Kallithea's 40-hex keys):
+// 16 to 256 characters of [A-Za-z0-9._~+/=-] that are not tokenadm tokens.
+bool looks_like_legacy_token(std::string_view text);
+
+struct ImportResult {
+  std::vector<std::string> ids; // generated ids of the imported tokens
+  std::size_t duplicates = 0;   // already present, left alone
+};
+
+// Stores the digests of `tokens` (all or none) with generated ids and the
+// attributes of `spec` (owner, label, roles, scopes, expiry).
+ImportResult import_tokens(Db& db, const std::vector<std::string>& tokens, const NewToken& spec,
+                           const Policy& policy, const Hasher& hasher, const Actor& actor,
+                           const std::string& source);
+
+// Imports GroupServer's site token from its `option` table row
+// (component_id 'gs.auth.token', option_id 'authToken'); with
+// `remove_plaintext`, deletes that row in the same transaction.
+ImportResult import_from_gs(Db& db, const NewToken& spec, const Policy& policy,
+                            const Hasher& hasher, const Actor& actor, bool remove_plaintext);
 
 struct RevokeOutcome {
   std::string id;
@@ -93,21 +162,39 @@ std::vector<RevokeOutcome> revoke_tokens(Db& db, const std::vector<std::string>&
                                          const std::optional<std::string>& reason,
                                          const Actor& actor);
 
-// The active tokens of `owner` (what a bulk revoke would hit).
+// Revokes every active token of `owner` in one statement.
+std::vector<RevokeOutcome> revoke_owner(Db& db, const std::string& owner,
+                                        const std::optional<std::string>& reason,
+                                        const Actor& actor);
+
+// The active tokens of `owner` (what revoke_owner would hit).
 std::vector<TokenInfo> active_tokens_of(Db& db, const std::string& owner);
 
 struct VerifyRequest {
   std::optional<std::string> role;
   std::optional<std::string> scope;
+  // Record last_used_at (at most once a minute per token) and flag use of a
+  // rotated-out token in the audit trail. Off for read-only replicas.
+  bool touch = true;
 };
 
 struct Verified {
   std::string id;
   std::string owner;
+  // Set for a rotated-out token still in its overlap: its replacement and
+  // when it stops working.
+  std::optional<std::string> replaced_by;
+  std::optional<std::string> stops_at;
 };
 
 // Checks a presented token: shape and checksum offline, then one query.
-// Throws TokenRejected with the reason on any failure.
-Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req);
+// Legacy (imported) tokens are looked up by digest. Throws TokenRejected
+// with the reason on any failure.
+Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req,
+                      const Hasher& hasher);
+
+// Throws TokenRejected("malformed"/"checksum") unless `token` could be
+// valid: a well-formed tokenadm token or a legacy token's shape. No query.
+void precheck_token(const std::string& token);
 
 } // namespace tokenadm

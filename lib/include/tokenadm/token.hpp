@@ -49,6 +49,11 @@ ParsedToken parse_token(std::string_view token);
 // argv and to redact them from messages). Does not check the checksum.
 bool looks_like_token(std::string_view text);
 
+// `id` if it is a valid token ID, else a placeholder: what a message may
+// show of an argument that was supposed to be an ID (it could be a pasted,
+// truncated token).
+std::string printable_id(std::string_view id);
+
 // Extracts the token from one line of input: trims surrounding whitespace
 // and, if `header` is set, requires and strips "Authorization: Bearer ".
 // Throws TokenRejected("malformed") on empty or over-long input.

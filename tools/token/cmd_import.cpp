@@ -1,0 +1,88 @@
+#include "common.hpp"
+
+#include <tokenadm/errors.hpp>
+#include <tokenadm/identity.hpp>
+
+#include <unistd.h>
+
+#include <iostream>
+
+namespace tokencli {
+
+Command setup_import(CLI::App& app, Globals& g)
+{
+  struct Options {
+    TokenOptions token;
+    bool from_gs = false;
+    bool remove_plaintext = false;
+  };
+  auto* sub = app.add_subcommand(
+    "import", "Store legacy plaintext tokens (one per line on stdin) as digests");
+  auto o = std::make_shared<Options>();
+  add_token_options(*sub, o->token, false);
+  auto* gs = sub->add_flag("--from-gs", o->from_gs,
+                           "Import GroupServer's token from its option table instead of stdin");
+  sub->add_flag("--remove-plaintext", o->remove_plaintext,
+                "With --from-gs: delete gs's plaintext row in the same transaction")
+    ->needs(gs);
+
+  return {sub, [&g, o] {
+            auto spec = to_spec(o->token, g.cfg);
+            const auto actor = tokenadm::current_actor();
+            if (o->from_gs) {
+              if (spec.label.empty()) {
+                spec.label = "gs.auth.token";
+              }
+              auto db = connect(g);
+              const auto r = tokenadm::import_from_gs(*db, spec, g.cfg.policy,
+                                                      tokenadm::Hasher(g.cfg), actor,
+                                                      o->remove_plaintext);
+              for (const auto& id : r.ids) {
+                std::cout << id << '\n';
+              }
+              note(r.ids.empty() ? "gs's token was imported before: nothing to do"
+                                 : "imported gs's token as " + r.ids.front());
+              if (o->remove_plaintext) {
+                note("removed the plaintext gs.auth.token row");
+              }
+              return 0;
+            }
+            if (isatty(STDIN_FILENO)) {
+              note("reading tokens from stdin, one per line; end with Ctrl-D");
+            }
+            // All lines are read and checked before connecting: nothing is
+            // stored unless every line is a token.
+            std::vector<std::string> tokens;
+            LineReader in(STDIN_FILENO, 256);
+            std::string line;
+            bool too_long = false;
+            for (std::size_t n = 1; in.next(line, too_long); ++n) {
+              if (too_long) {
+                throw tokenadm::UsageError("line " + std::to_string(n)
+                                           + " is longer than 256 bytes: not a token");
+              }
+              const auto b = line.find_first_not_of(" \t\r");
+              if (b == std::string::npos) {
+                throw tokenadm::UsageError("line " + std::to_string(n) + " is empty");
+              }
+              tokens.push_back(line.substr(b, line.find_last_not_of(" \t\r") - b + 1));
+              if (tokens.size() > 100000) {
+                throw tokenadm::UsageError("more than 100000 tokens: import in batches");
+              }
+            }
+            if (tokens.empty()) {
+              throw tokenadm::UsageError("no tokens on stdin");
+            }
+            auto db = connect(g);
+            const auto r = tokenadm::import_tokens(*db, tokens, spec, g.cfg.policy,
+                                                   tokenadm::Hasher(g.cfg), actor, "import");
+            for (const auto& id : r.ids) {
+              std::cout << id << '\n';
+            }
+            note("imported " + std::to_string(r.ids.size()) + " token(s)"
+                 + (r.duplicates ? ", " + std::to_string(r.duplicates) + " already present" : ""));
+            return 0;
+          }};
+}
+
+} // namespace tokencli
