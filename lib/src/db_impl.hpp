@@ -31,6 +31,10 @@ auto guarded(Db& db, F&& f) -> decltype(f())
     if (state == "42703") {
       throw DbError("the tokenadm schema is out of date: run token init", "schema");
     }
+    if (state.rfind("22", 0) == 0) {
+      // Data exceptions come from values the user typed (a timestamp, say).
+      throw UsageError("invalid value: " + first_line_scrubbed(db, e.what()));
+    }
     if (state == "3F000" || state == "42P01") {
       throw DbError("the tokenadm schema is missing from this database: run token init",
                     "schema");

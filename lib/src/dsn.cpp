@@ -17,10 +17,24 @@ struct ConninfoFree {
 };
 using Conninfo = std::unique_ptr<PQconninfoOption, ConninfoFree>;
 
+// postgresql+psycopg2://... (SQLAlchemy, as in gsconfig.ini) -> postgresql://...
+std::string without_driver(const std::string& dsn)
+{
+  for (const char* scheme : {"postgresql+", "postgres+"}) {
+    if (dsn.rfind(scheme, 0) == 0) {
+      const auto end = dsn.find("://");
+      if (end != std::string::npos) {
+        return "postgresql" + dsn.substr(end);
+      }
+    }
+  }
+  return dsn;
+}
+
 Conninfo parse(const std::string& dsn)
 {
   char* err = nullptr;
-  Conninfo opts(PQconninfoParse(dsn.c_str(), &err));
+  Conninfo opts(PQconninfoParse(without_driver(dsn).c_str(), &err));
   // libpq's parse error quotes pieces of the DSN, which may be a password:
   // it is dropped, never printed.
   PQfreemem(err);
@@ -89,10 +103,8 @@ std::string normalise_dsn(const std::string& input, int connect_timeout)
   std::string dsn = input;
   const auto scheme = scheme_of(dsn);
   if (!scheme.empty()) {
-    if (scheme.rfind("postgresql+", 0) == 0 || scheme.rfind("postgres+", 0) == 0) {
-      // SQLAlchemy: postgresql+psycopg2://... (as in gsconfig.ini)
-      dsn = "postgresql" + dsn.substr(scheme.size());
-    } else if (scheme != "postgresql" && scheme != "postgres") {
+    dsn = without_driver(dsn);
+    if (dsn == input && scheme != "postgresql" && scheme != "postgres") {
       std::string hint = "unknown DSN scheme '";
       hint += scheme.substr(0, 20);
       hint += "://': use postgresql://user@host/dbname or key=value pairs";

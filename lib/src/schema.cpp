@@ -10,7 +10,7 @@ namespace {
 
 // Migration N (1-based) takes the schema from version N-1 to N. Append only:
 // a released migration is never edited.
-constexpr std::array<const char*, 2> k_migrations{{
+constexpr std::array<const char*, 3> k_migrations{{
   R"sql(
 create table tokenadm.tokens (
   id            text primary key,
@@ -54,6 +54,17 @@ create index audit_at_idx on tokenadm.audit (at);
   R"sql(
 alter table tokenadm.tokens add column source text not null default 'tokenadm';
 create index tokens_owner_label_idx on tokenadm.tokens (owner, label);
+)sql",
+  // 3: audit details; failed verifications folded into one row per reason,
+  // source and minute (bucket) with a count; the expiry a notice was sent for.
+  R"sql(
+alter table tokenadm.audit add column details jsonb,
+  add column count integer not null default 1,
+  add column bucket timestamp;
+create unique index audit_verify_failed_idx on tokenadm.audit (bucket, reason, actor, host)
+  where action = 'verify-failed';
+create index audit_owner_idx on tokenadm.audit (owner);
+alter table tokenadm.tokens add column notified_expiry timestamptz;
 )sql",
 }};
 

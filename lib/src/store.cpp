@@ -1,6 +1,7 @@
 #include "tokenadm/store.hpp"
 
 #include "db_impl.hpp"
+#include "tokenadm/audit.hpp"
 #include "tokenadm/digest.hpp"
 #include "tokenadm/duration.hpp"
 #include "tokenadm/schema.hpp"
@@ -152,9 +153,12 @@ const std::string k_insert_sql =
   " on conflict do nothing"
   " returning id, owner, created_at"
   "), aud as ("
-  " insert into tokenadm.audit " + k_audit_cols +
-  " select ins.created_at, $19, ins.id, ins.owner, $16, nullif($17, ''), $18, 'ok', null"
-  " from ins"
+  " insert into tokenadm.audit (at, action, token_id, owner, actor, sudo_user, host, outcome,"
+  "  details)"
+  " select ins.created_at, $19, ins.id, ins.owner, $16, nullif($17, ''), $18, 'ok',"
+  "  jsonb_build_object('label', $6::text, 'roles', $7::jsonb, 'scopes', $8::jsonb,"
+  "  'expires_at', " + iso("v.exp") + ", 'source', $20::text)"
+  " from ins, v"
   ")"
   " select v.ver, " + iso("v.exp") + ", v.exp > v.now,"
   "  v.exp <= v.now + make_interval(secs => $14::bigint), ins.id is not null, "
@@ -504,7 +508,11 @@ Rotated rotate_token(Db& db, const std::string& id, std::int64_t overlap,
     "  returning t.revoked_at),"
     " aud as (insert into tokenadm.audit " + k_audit_cols +
     "  select now(), 'rotate', $1, ins.owner, $6, nullif($9, ''), $10, 'ok',"
-    "  'replaced by ' || ins.id from ins)"
+    "  'replaced by ' || ins.id from ins),"
+    " aud2 as (insert into tokenadm.audit (at, action, token_id, owner, actor, sudo_user, host,"
+    "  outcome, reason, details)"
+    "  select now(), 'create', ins.id, ins.owner, $6, nullif($9, ''), $10, 'ok', 'rotation of ' || $1,"
+    "  jsonb_build_object('replaces', $1::text, 'overlap_seconds', $8::bigint) from ins)"
     " select " + k_version_sql + ", (select count(*) from old),"
     " (select " + iso("revoked_at") + " from old), (select replaced_by from old),"
     " (select count(*) from ins), (select " + iso("revoked_at") + " from upd)";
@@ -576,7 +584,7 @@ bool looks_like_legacy_token(std::string_view text)
   }
   return std::all_of(text.begin(), text.end(), [](char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-           || std::string_view("._~+/=-_").find(c) != std::string_view::npos;
+           || std::string_view(".~+/=-").find(c) != std::string_view::npos;
   });
 }
 
@@ -626,7 +634,7 @@ ImportResult import_tokens(Db& db, const std::vector<std::string>& tokens, const
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     if (!looks_like_legacy_token(tokens[i])) {
       throw UsageError("token " + std::to_string(i + 1)
-                       + " is not a legacy token (16 to 256 characters of A-Z a-z 0-9 . _ ~ + / = -)");
+                       + " is not a legacy token (16 to 256 characters of A-Z a-z 0-9 . ~ + / = -)");
     }
   }
   return guarded(db, [&] {
@@ -721,6 +729,11 @@ void precheck_token(const std::string& token)
   parse_token(token);
 }
 
+namespace {
+void check_verified(const pqxx::row& row, bool match, const std::string& found_id,
+                    const VerifyRequest& req);
+} // namespace
+
 Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req,
                       const Hasher& hasher)
 {
@@ -774,10 +787,29 @@ Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req
       }
     }
   }
+  const std::string found_id = match ? row[11].c_str() : id;
+  try {
+    check_verified(row, match, found_id, req);
+  } catch (const TokenRejected& e) {
+    if (req.audit) {
+      record_verify_failure(db, e.reason(),
+                            found_id.empty() ? std::nullopt : std::optional(found_id),
+                            current_actor());
+    }
+    throw;
+  }
+  Verified out{found_id, row[2].c_str(), opt(row[12]), opt(row[7])};
+  return out;
+}
+
+namespace {
+
+void check_verified(const pqxx::row& row, bool match, const std::string& found_id,
+                    const VerifyRequest& req)
+{
   if (!match) {
     throw TokenRejected("unknown", "no such token");
   }
-  const std::string found_id = row[11].c_str();
   if (row[5].as<bool>()) {
     throw TokenRejected("revoked", "token " + found_id + " was revoked at " + row[7].c_str());
   }
@@ -799,8 +831,8 @@ Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req
                                          + req.scope->substr(0, 64) + "'");
     }
   }
-  Verified out{found_id, row[2].c_str(), opt(row[12]), opt(row[7])};
-  return out;
 }
+
+} // namespace
 
 } // namespace tokenadm

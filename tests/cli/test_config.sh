@@ -97,6 +97,11 @@ check_clean "$TMP/out" "$TMP/err"
 env -u TOKENADM_DSN "$TOKEN" --config "$CFG/secret.toml" config show >"$TMP/out" 2>"$TMP/err" || fail "config show"
 check_clean "$TMP/out" "$TMP/err"
 expect_out "^dsn += postgresql://u:\*\*\*@127.0.0.1:1/x  # $CFG/secret.toml:1$"
+# The same for a SQLAlchemy URL with a password (gsconfig.ini style).
+printf 'dsn = "postgresql+psycopg2://u:CANARYPW@127.0.0.1:1/x"\n' >"$CFG/sqla.toml"
+chmod 644 "$CFG/sqla.toml"
+run_token 2 --config "$CFG/sqla.toml" list
+expect_err 'holds a password and has mode 0644'
 # A config without secrets may be world-readable.
 chmod 644 "$CFG/flag.toml"
 run_token 0 --config "$CFG/flag.toml" config show

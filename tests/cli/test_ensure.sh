@@ -14,6 +14,17 @@ run_token 0 revoke "$(cut -d_ -f2 <<<"$TOK")"
 run_token 0 ensure --owner svc --label deploy --format json
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["created"] is True and d["token"].startswith("tka_")' "$TMP/out" || fail "json created true"
 remember_secret "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$TMP/out")"
+# --output: idempotent too; the file stays as the first run wrote it.
+run_token 0 ensure --owner svc2 --label deploy --output "$TMP/svc2.tok"
+remember_secret "$(cat "$TMP/svc2.tok")"
+[ "$(stat -c %a "$TMP/svc2.tok")" = 600 ] || fail "ensure --output mode"
+cp "$TMP/svc2.tok" "$TMP/svc2.before"
+run_token 0 ensure --owner svc2 --label deploy --output "$TMP/svc2.tok"
+cmp -s "$TMP/svc2.tok" "$TMP/svc2.before" || fail "ensure rewrote --output"
+run_token 0 verify --token-file "$TMP/svc2.tok"
+run_token 0 revoke "$(cut -d_ -f2 "$TMP/svc2.tok")"
+run_token 2 ensure --owner svc2 --label deploy --output "$TMP/svc2.tok"
+expect_one_line_err; expect_err 'remove it'
 run_token 2 ensure --owner svc
 expect_one_line_err; expect_err 'needs --owner and --label'
 run_token 2 ensure --owner svc --label x --role root

@@ -25,6 +25,15 @@ TOKENADM_DSN="postgresql://nobody@127.0.0.1:1/nothing" run_token 2 verify <<<"$B
 expect_one_line_err; expect_err '^token: checksum: '
 grep -qF "$BAD" "$TMP/err" && fail "the mistyped token was echoed"
 
+# A truncated or lengthened token is malformed, offline too (never taken
+# for a legacy token).
+TOKENADM_DSN="postgresql://nobody@127.0.0.1:1/nothing" run_token 2 verify <<<"${GOOD:0:40}"
+expect_err '^token: malformed: '
+TOKENADM_DSN="postgresql://nobody@127.0.0.1:1/nothing" run_token 2 verify <<<"${GOOD}abc"
+expect_err '^token: malformed: '
+# An empty TOKENADM_TOKEN is as good as unset: stdin is read.
+TOKENADM_TOKEN= run_token 0 verify <<<"$GOOD"
+
 # unknown: well-formed, right checksum, not in the database.
 "$TOKEN" --dsn "$BASE_DSN" create --owner ghost >"$TMP/ghost" 2>/dev/null
 GHOST=$(cat "$TMP/ghost"); remember_secret "$GHOST"

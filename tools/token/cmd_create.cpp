@@ -54,8 +54,23 @@ Command setup_ensure(CLI::App& app, Globals& g)
               throw tokenadm::UsageError("ensure needs --owner and --label: they name the token");
             }
             const auto spec = to_spec(o->token, g.cfg);
-            o->out.open();
+            // Run again with the same --output, the file is there: fine as
+            // long as its token is still active; a new one could not be
+            // written, so none is made.
+            o->out.open(true);
             auto db = connect(g);
+            if (o->out.existing()) {
+              tokenadm::ListFilter f;
+              f.owner = spec.owner;
+              f.label = spec.label;
+              f.state = "active";
+              bool active = false;
+              tokenadm::list_tokens(*db, f, [&](const tokenadm::TokenInfo&) { active = true; });
+              if (!active) {
+                throw tokenadm::UsageError("--output file exists but no active token for this "
+                                           "owner and label: remove it to have one made");
+              }
+            }
             const tokenadm::Hasher hasher(g.cfg);
             const auto r =
               tokenadm::ensure_token(*db, spec, g.cfg.policy, hasher, tokenadm::current_actor());

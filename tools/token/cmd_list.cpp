@@ -114,13 +114,14 @@ Command setup_list(CLI::App& app, Globals& g)
                           << '\n';
               });
             } else if (o->format == "json") {
+              // "[" only once a row (or the end) shows the query worked, so
+              // a failure prints one {"error": ...} document and nothing else.
               bool first = true;
-              std::cout << '[';
               tokenadm::list_tokens(*db, filter, [&first](const tokenadm::TokenInfo& t) {
-                std::cout << (first ? "\n" : ",\n") << token_json(t).dump();
+                std::cout << (first ? "[\n" : ",\n") << token_json(t).dump();
                 first = false;
               });
-              std::cout << (first ? "]\n" : "\n]\n");
+              std::cout << (first ? "[]\n" : "\n]\n");
             } else {
               // The table needs every row for its column widths; tsv and
               // json stream.

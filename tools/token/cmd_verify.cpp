@@ -21,6 +21,7 @@ struct VerifyOptions {
   std::string token_file;
   bool header = false;
   bool no_touch = false;
+  bool no_audit = false;
   std::string role;
   std::string scope;
   std::string format = "text";
@@ -81,7 +82,7 @@ std::string read_token_input(const VerifyOptions& o)
       throw;
     }
   }
-  if (const char* env = std::getenv("TOKENADM_TOKEN"); env != nullptr) {
+  if (const char* env = std::getenv("TOKENADM_TOKEN"); env != nullptr && *env != '\0') {
     return std::string(env).substr(0, tokenadm::k_max_token_input + 1);
   }
   return read_stdin();
@@ -105,6 +106,8 @@ Command setup_verify(CLI::App& app, Globals& g)
     ->type_name("SCOPE");
   sub->add_flag("--no-touch", o->no_touch,
                 "Write nothing: no last_used_at (as read_only = true does)");
+  sub->add_flag("--no-audit", o->no_audit,
+                "Do not record a failed verification in the audit trail");
   add_format(*sub, g, o->format, {"text", "json"});
 
   return {sub, [&g, o] {
@@ -123,7 +126,9 @@ Command setup_verify(CLI::App& app, Globals& g)
             if (!o->scope.empty()) {
               req.scope = o->scope;
             }
+            // --no-touch and read_only: no write of any kind (hot standby).
             req.touch = !o->no_touch && !g.cfg.read_only;
+            req.audit = req.touch && !o->no_audit;
             auto db = connect(g);
             const auto v = tokenadm::verify_token(*db, token, req, tokenadm::Hasher(g.cfg));
             if (v.replaced_by) {

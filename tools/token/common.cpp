@@ -159,12 +159,16 @@ void TokenOutput::add_options(CLI::App& app, Globals& g)
     ->type_name("FILE");
 }
 
-void TokenOutput::open()
+void TokenOutput::open(bool tolerate_existing)
 {
   if (m_output.empty()) {
     return;
   }
   m_fd = ::open(m_output.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (m_fd < 0 && errno == EEXIST && tolerate_existing) {
+    m_existing = true;
+    return;
+  }
   if (m_fd < 0) {
     throw tokenadm::UsageError("--output " + m_output + ": " + std::strerror(errno)
                                + (errno == EEXIST ? " (it is never overwritten)" : ""));

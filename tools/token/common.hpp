@@ -46,6 +46,7 @@ Command setup_prune(CLI::App& app, Globals& g);
 Command setup_import(CLI::App& app, Globals& g);
 Command setup_verify(CLI::App& app, Globals& g);
 Command setup_config(CLI::App& app, Globals& g);
+Command setup_audit(CLI::App& app, Globals& g);
 
 // The DSN in SPEC order and where it came from.
 std::pair<std::string, std::string> effective_dsn(const Globals& g,
@@ -90,8 +91,11 @@ public:
 
   void add_options(CLI::App& app, Globals& g);
   // Creates the --output file before any database work, so a bad path
-  // fails early; it is removed again if no token is written.
-  void open();
+  // fails early; it is removed again if no token is written. With
+  // `tolerate_existing` (ensure), an existing file is left alone and
+  // existing() says so.
+  void open(bool tolerate_existing = false);
+  bool existing() const { return m_existing; }
   void emit(const tokenadm::CreatedToken& created, const nlohmann::json& extra = {});
   const std::string& format() const { return m_format; }
 
@@ -101,6 +105,7 @@ private:
   std::string m_format = "text";
   std::string m_output;
   int m_fd = -1;
+  bool m_existing = false;
 };
 
 nlohmann::json token_json(const tokenadm::TokenInfo& t);

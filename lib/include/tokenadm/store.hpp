@@ -131,7 +131,8 @@ std::vector<TokenInfo> prune_tokens(Db& db, std::int64_t older_than, bool dry_ru
                                     const Actor& actor);
 
 // Legacy plaintext tokens (gs's base62 token, Kallithea's 40-hex keys):
-// 16 to 256 characters of [A-Za-z0-9._~+/=-] that are not tokenadm tokens.
+// 16 to 256 characters of [A-Za-z0-9.~+/=-]. No '_', so a mangled tokenadm
+// token is never taken for one (it stays malformed, rejected offline).
 bool looks_like_legacy_token(std::string_view text);
 
 struct ImportResult {
@@ -176,6 +177,8 @@ struct VerifyRequest {
   // Record last_used_at (at most once a minute per token) and flag use of a
   // rotated-out token in the audit trail. Off for read-only replicas.
   bool touch = true;
+  // Record a failure (unknown revoked expired forbidden) in the audit trail.
+  bool audit = true;
 };
 
 struct Verified {
