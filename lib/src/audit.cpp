@@ -69,19 +69,20 @@ void list_audit(Db& db, const AuditFilter& f, const std::function<void(const Aud
 }
 
 void record_verify_failure(Db& db, const std::string& reason,
-                           const std::optional<std::string>& token_id, const Actor& actor)
+                           const std::optional<std::string>& token_id, const Actor& actor,
+                           int count)
 {
   guarded(db, [&] {
     pqxx::nontransaction tx(db.impl().conn);
     tx.exec_params(
       "insert into tokenadm.audit (at, action, token_id, owner, actor, sudo_user, host, outcome,"
-      " reason, bucket)"
+      " reason, bucket, count)"
       " select now(), 'verify-failed', $1, (select owner from tokenadm.tokens where id = $1),"
-      " $2, nullif($3, ''), $4, 'denied', $5, date_trunc('minute', now() at time zone 'UTC')"
+      " $2, nullif($3, ''), $4, 'denied', $5, date_trunc('minute', now() at time zone 'UTC'), $6"
       " on conflict (bucket, reason, actor, host) where action = 'verify-failed'"
-      " do update set count = tokenadm.audit.count + 1, at = excluded.at,"
+      " do update set count = tokenadm.audit.count + excluded.count, at = excluded.at,"
       " token_id = coalesce(excluded.token_id, tokenadm.audit.token_id)",
-      nullable(token_id), actor.describe(), actor.sudo_user, actor.host, reason);
+      nullable(token_id), actor.describe(), actor.sudo_user, actor.host, reason, count);
   });
 }
 

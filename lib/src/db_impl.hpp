@@ -41,7 +41,12 @@ auto guarded(Db& db, F&& f) -> decltype(f())
     }
     throw DbError("database error: " + first_line_scrubbed(db, e.what()));
   } catch (const pqxx::broken_connection& e) {
-    throw DbError("lost the connection to the database: " + first_line_scrubbed(db, e.what()));
+    throw DbError("lost the connection to the database: " + first_line_scrubbed(db, e.what()),
+                  "unavailable");
+  } catch (const pqxx::in_doubt_error& e) {
+    throw DbError("the connection was lost during a commit; the outcome is unknown: "
+                    + first_line_scrubbed(db, e.what()),
+                  "unavailable");
   } catch (const pqxx::failure& e) {
     throw DbError("database error: " + first_line_scrubbed(db, e.what()));
   }

@@ -3,7 +3,11 @@
 #include "crypto_init.hpp"
 #include "tokenadm/errors.hpp"
 
+// Calls go through dlsym pointers (see curl_api), not curl.h's type-checking
+// macros.
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -13,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string_view>
+#include <type_traits>
 
 namespace tokenadm {
 
@@ -240,21 +245,60 @@ std::string join(const std::vector<std::string>& v, const char* sep)
 
 // --- libcurl ---------------------------------------------------------------
 
-void curl_init_once()
+// libcurl is loaded with dlopen the first time a mail is sent: linked
+// normally, it and its ~15 dependencies would be loaded and relocated by
+// every one-shot command, most of which never send mail.
+struct CurlApi {
+  CURLcode (*global_init)(long);
+  CURL* (*easy_init)();
+  CURLcode (*easy_setopt)(CURL*, CURLoption, ...);
+  CURLcode (*easy_perform)(CURL*);
+  void (*easy_cleanup)(CURL*);
+  const char* (*easy_strerror)(CURLcode);
+  curl_slist* (*slist_append)(curl_slist*, const char*);
+  void (*slist_free_all)(curl_slist*);
+};
+
+const CurlApi& curl_api()
 {
+  static CurlApi api{};
   static std::once_flag once;
   std::call_once(once, [] {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    void* lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (lib == nullptr) {
+      throw Error("mail", "cannot load libcurl.so.4 to send mail (install libcurl4)");
+    }
+    auto load = [lib](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
+      if (fn == nullptr) {
+        throw Error("mail", std::string("libcurl.so.4 has no ") + name);
+      }
+    };
+    load(api.global_init, "curl_global_init");
+    load(api.easy_init, "curl_easy_init");
+    load(api.easy_setopt, "curl_easy_setopt");
+    load(api.easy_perform, "curl_easy_perform");
+    load(api.easy_cleanup, "curl_easy_cleanup");
+    load(api.easy_strerror, "curl_easy_strerror");
+    load(api.slist_append, "curl_slist_append");
+    load(api.slist_free_all, "curl_slist_free_all");
+    if (api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
       throw Error("mail", "libcurl could not be initialised");
     }
   });
+  return api;
+}
+
+void curl_init_once()
+{
+  (void)curl_api();
 }
 
 struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+  void operator()(CURL* c) const { curl_api().easy_cleanup(c); }
 };
 struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+  void operator()(curl_slist* l) const { curl_api().slist_free_all(l); }
 };
 
 struct Upload {
@@ -396,14 +440,14 @@ void send_mail(const EmailConfig& config, const Mail& mail)
   const std::string url = smtp_url(config);
   const std::string auth = login_options(config.smtp_auth);
   curl_init_once();
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_api().easy_init());
   if (!curl) {
     throw fail("libcurl could not create a handle");
   }
   std::unique_ptr<curl_slist, SlistDeleter> rcpt_list;
   for (const auto& addr : mail.to) {
     // On success the head stays the same (or is new when the list was empty).
-    curl_slist* head = curl_slist_append(rcpt_list.get(), addr.c_str());
+    curl_slist* head = curl_api().slist_append(rcpt_list.get(), addr.c_str());
     if (head == nullptr) {
       throw fail("out of memory");
     }
@@ -423,39 +467,39 @@ void send_mail(const EmailConfig& config, const Mail& mail)
       rc = r;
     }
   };
-  check(curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf));
-  check(curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L));
-  check(curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps"));
-  check(curl_easy_setopt(c, CURLOPT_URL, url.c_str()));
-  check(curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L));
-  check(curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L));
+  check(curl_api().easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf));
+  check(curl_api().easy_setopt(c, CURLOPT_NOSIGNAL, 1L));
+  check(curl_api().easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps"));
+  check(curl_api().easy_setopt(c, CURLOPT_URL, url.c_str()));
+  check(curl_api().easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L));
+  check(curl_api().easy_setopt(c, CURLOPT_TIMEOUT, 10L));
   if (config.smtp_use_tls) {
-    check(curl_easy_setopt(c, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL)));
+    check(curl_api().easy_setopt(c, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL)));
   }
   // Certificate and host name verification are libcurl's defaults; say so.
-  check(curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L));
-  check(curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L));
+  check(curl_api().easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L));
+  check(curl_api().easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L));
   if (!config.smtp_ca_file.empty()) {
-    check(curl_easy_setopt(c, CURLOPT_CAINFO, config.smtp_ca_file.c_str()));
+    check(curl_api().easy_setopt(c, CURLOPT_CAINFO, config.smtp_ca_file.c_str()));
   }
   if (!config.smtp_username.empty()) {
-    check(curl_easy_setopt(c, CURLOPT_USERNAME, config.smtp_username.c_str()));
-    check(curl_easy_setopt(c, CURLOPT_PASSWORD, config.smtp_password.c_str()));
+    check(curl_api().easy_setopt(c, CURLOPT_USERNAME, config.smtp_username.c_str()));
+    check(curl_api().easy_setopt(c, CURLOPT_PASSWORD, config.smtp_password.c_str()));
   }
   if (!auth.empty()) {
-    check(curl_easy_setopt(c, CURLOPT_LOGIN_OPTIONS, auth.c_str()));
+    check(curl_api().easy_setopt(c, CURLOPT_LOGIN_OPTIONS, auth.c_str()));
   }
-  check(curl_easy_setopt(c, CURLOPT_MAIL_FROM, from_addr.c_str()));
-  check(curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt_list.get()));
-  check(curl_easy_setopt(c, CURLOPT_READFUNCTION, &read_upload));
-  check(curl_easy_setopt(c, CURLOPT_READDATA, static_cast<void*>(&upload)));
-  check(curl_easy_setopt(c, CURLOPT_UPLOAD, 1L));
+  check(curl_api().easy_setopt(c, CURLOPT_MAIL_FROM, from_addr.c_str()));
+  check(curl_api().easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt_list.get()));
+  check(curl_api().easy_setopt(c, CURLOPT_READFUNCTION, &read_upload));
+  check(curl_api().easy_setopt(c, CURLOPT_READDATA, static_cast<void*>(&upload)));
+  check(curl_api().easy_setopt(c, CURLOPT_UPLOAD, 1L));
   if (rc != CURLE_OK) {
-    throw fail(curl_easy_strerror(rc));
+    throw fail(curl_api().easy_strerror(rc));
   }
-  rc = curl_easy_perform(c);
+  rc = curl_api().easy_perform(c);
   if (rc != CURLE_OK) {
-    throw fail(errbuf[0] != '\0' ? std::string(errbuf) : std::string(curl_easy_strerror(rc)));
+    throw fail(errbuf[0] != '\0' ? std::string(errbuf) : std::string(curl_api().easy_strerror(rc)));
   }
 }
 

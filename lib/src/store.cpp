@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <map>
 
 namespace tokenadm {
 
@@ -35,6 +36,13 @@ const std::string k_info_cols =
   + k_state_sql + " as state, " + iso("t.created_at") + ", t.created_by, " + iso("t.expires_at")
   + ", " + iso("t.last_used_at") + ", " + iso("t.revoked_at")
   + ", t.revoked_by, t.revoke_reason, t.replaced_by";
+
+// What check_verified() reads, after a leading schema version column.
+const std::string k_verify_cols =
+  "t.digest, t.owner, array_to_string(t.roles, ','), array_to_json(t.scopes)::text,"
+  " t.revoked_at is not null and t.revoked_at <= now(),"
+  " t.expires_at is not null and t.expires_at <= now(), "
+  + iso("t.revoked_at") + ", " + iso("t.expires_at") + ", t.hash_alg, t.key_id, t.id, t.replaced_by";
 
 // The audit columns every change fills; the values are $A.. placeholders
 // bound by audit_params().
@@ -763,12 +771,8 @@ Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req
            "   where a.token_id = t.id and a.outcome = 'rotated-token-used'"
            "   and a.at > now() - interval '1 minute'))";
   }
-  sql += " select v.ver, t.digest, t.owner, array_to_string(t.roles, ','),"
-         " array_to_json(t.scopes)::text,"
-         " t.revoked_at is not null and t.revoked_at <= now(),"
-         " t.expires_at is not null and t.expires_at <= now(), "
-         + iso("t.revoked_at") + ", " + iso("t.expires_at") + ", t.hash_alg, t.key_id, t.id,"
-         " t.replaced_by from (select " + k_version_sql + " as ver) v left join t on true";
+  sql += " select v.ver, " + k_verify_cols
+         + " from (select " + k_version_sql + " as ver) v left join t on true";
   const auto row = guarded(db, [&] {
     pqxx::nontransaction tx(db.impl().conn);
     const Actor actor = req.touch ? current_actor() : Actor{};
@@ -834,5 +838,226 @@ void check_verified(const pqxx::row& row, bool match, const std::string& found_i
 }
 
 } // namespace
+
+namespace {
+
+// A text[] literal of arbitrary strings, quoted for PostgreSQL.
+std::string text_array(const std::vector<std::string>& items)
+{
+  std::string out = "{";
+  for (const auto& item : items) {
+    if (out.size() > 1) {
+      out += ',';
+    }
+    out += '"';
+    for (char c : item) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+      }
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+// Does the stored digest in `row` match one of the presented token's?
+bool digest_matches(const pqxx::row& row, const std::vector<StoredDigest>& candidates)
+{
+  for (const auto& c : candidates) {
+    if (c.hash_alg == row[9].c_str() && c.key_id == row[10].c_str()) {
+      return digest_equal(c.hex, row[1].c_str());
+    }
+  }
+  return false;
+}
+
+} // namespace
+
+std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& tokens,
+                                      const VerifyRequest& req, const Hasher& hasher)
+{
+  std::vector<BatchAnswer> answers(tokens.size());
+  struct Pending {
+    std::size_t index;
+    std::string id; // empty for legacy tokens
+    std::vector<StoredDigest> candidates;
+  };
+  std::vector<Pending> pending;
+  std::vector<std::string> ids;
+  std::vector<StoredDigest> legacy_digests;
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    try {
+      precheck_token(tokens[i]);
+    } catch (const TokenRejected& e) {
+      answers[i].reason = e.reason(); // never reaches the database
+      continue;
+    }
+    Pending p{i, {}, hasher.candidates(tokens[i])};
+    if (looks_like_token(tokens[i])) {
+      p.id = parse_token(tokens[i]).id;
+      ids.push_back(p.id);
+    } else {
+      legacy_digests.insert(legacy_digests.end(), p.candidates.begin(), p.candidates.end());
+    }
+    pending.push_back(std::move(p));
+  }
+  if (pending.empty()) {
+    return answers;
+  }
+  // One snapshot for the whole batch: every revoke committed before it is
+  // seen.
+  const std::string sql = "select " + k_version_sql + ", " + k_verify_cols
+                          + " from tokenadm.tokens t where t.id = any($1::text[])"
+                            " or t.digest = any($2::text[])";
+  std::vector<std::string> touched;
+  std::map<std::string, int> failures;
+  std::optional<std::string> last_failed_id;
+  guarded(db, [&] {
+    pqxx::nontransaction tx(db.impl().conn);
+    const auto rows = tx.exec_params(sql, text_array(ids), hex_array(legacy_digests));
+    if (!rows.empty()) {
+      require_schema_version(version_of(rows[0][0]));
+    } else {
+      require_schema_version(version_of(tx.exec("select " + k_version_sql)[0][0]));
+    }
+    std::map<std::string, std::size_t> by_id;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      by_id[rows[r][11].c_str()] = r;
+    }
+    for (auto& p : pending) {
+      std::optional<std::size_t> found;
+      if (!p.id.empty()) {
+        if (const auto it = by_id.find(p.id); it != by_id.end()) {
+          found = it->second;
+        }
+      } else {
+        for (std::size_t r = 0; r < rows.size() && !found; ++r) {
+          if (digest_matches(rows[r], p.candidates)) {
+            found = r;
+          }
+        }
+      }
+      // check_verified reads the row with the version column first: the
+      // batch rows have the same layout.
+      auto& a = answers[p.index];
+      const bool match = found && digest_matches(rows[*found], p.candidates);
+      try {
+        if (!match) {
+          throw TokenRejected("unknown", "no such token");
+        }
+        check_verified(rows[*found], match, rows[*found][11].c_str(), req);
+        a.ok = true;
+        a.id = rows[*found][11].c_str();
+        a.owner = rows[*found][2].c_str();
+        touched.push_back(a.id);
+      } catch (const TokenRejected& e) {
+        a.reason = e.reason();
+        ++failures[a.reason];
+        if (!p.id.empty()) {
+          last_failed_id = p.id;
+        }
+      }
+    }
+    if (req.touch && !touched.empty()) {
+      tx.exec_params("update tokenadm.tokens set last_used_at = now()"
+                     " where id = any($1::text[])"
+                     " and (last_used_at is null or last_used_at < now() - interval '1 minute')",
+                     text_array(touched));
+    }
+  });
+  if (req.audit && !failures.empty()) {
+    const auto actor = current_actor();
+    for (const auto& [reason, n] : failures) {
+      record_verify_failure(db, reason, last_failed_id, actor, n);
+    }
+  }
+  return answers;
+}
+
+std::vector<CreatedToken> create_tokens_bulk(Db& db, const NewToken& spec,
+                                             const std::vector<std::string>& labels,
+                                             const Policy& policy, const Hasher& hasher,
+                                             const Actor& actor)
+{
+  validate_new_token(spec, policy);
+  for (const auto& label : labels) {
+    check_text(label, "label", 256);
+  }
+  const auto expires_in = seconds_param(effective_expires_in(spec, policy));
+  return guarded(db, [&] {
+    pqxx::work tx(db.impl().conn);
+    // The expiry, checked as create checks it, from the database clock.
+    const auto v = tx.exec_params1(
+      "select " + k_version_sql + ", e.exp::text, " + iso("e.exp") + ", e.exp > now(),"
+      " e.exp <= now() + make_interval(secs => $4::bigint)"
+      " from (select case when $3::boolean then null else coalesce(now() +"
+      " make_interval(secs => $1::bigint), $2::timestamptz) end as exp) e",
+      nullable(expires_in), nullable(spec.expires_at), spec.no_expiry, policy.max_ttl);
+    require_schema_version(version_of(v[0]));
+    if (!v[1].is_null() && !v[3].as<bool>()) {
+      throw UsageError("the expiry " + std::string(v[2].c_str()) + " is not in the future");
+    }
+    if (!v[1].is_null() && !v[4].as<bool>()) {
+      throw UsageError("the expiry " + std::string(v[2].c_str())
+                       + " is beyond the policy's max_ttl of " + format_duration(policy.max_ttl));
+    }
+    const std::optional<std::string> exp = opt(v[1]);
+    const auto created_at = tx.exec("select " + iso("now()"))[0][0].as<std::string>();
+    const auto roles = text_array(spec.roles);
+    const auto scopes = text_array(spec.scopes);
+    const auto meta = meta_json(spec.meta).dump();
+    std::vector<CreatedToken> out;
+    out.reserve(labels.size());
+    {
+      // pqxx 6's stream_to takes tuples (not vectors); null is a null
+      // const char*.
+      pqxx::stream_to copy(tx, "tokenadm.tokens",
+                           std::vector<std::string>{"id", "digest", "hash_alg", "key_id", "owner",
+                                                    "label", "roles", "scopes", "meta",
+                                                    "created_by", "source", "expires_at",
+                                                    "contact"});
+      const auto creator = actor.describe();
+      const char* exp_text = exp ? exp->c_str() : nullptr;
+      const char* contact = nullable(spec.contact);
+      for (const auto& label : labels) {
+        CreatedToken c;
+        c.token = generate_token(spec.prefix);
+        const auto id = parse_token(c.token).id;
+        const auto d = hasher.make(c.token);
+        copy << std::make_tuple(id, d.hex, d.hash_alg, d.key_id, spec.owner, label, roles, scopes,
+                                meta, creator, std::string("bulk"), exp_text, contact);
+        c.info.id = id;
+        c.info.owner = spec.owner;
+        c.info.label = label;
+        c.info.roles = spec.roles;
+        c.info.scopes = spec.scopes;
+        c.info.contact = spec.contact;
+        c.info.meta = spec.meta;
+        c.info.state = "active";
+        c.info.created_at = created_at;
+        c.info.created_by = creator;
+        c.info.expires_at = exp ? std::optional(std::string(v[2].c_str())) : std::nullopt;
+        out.push_back(std::move(c));
+      }
+      copy.complete();
+    }
+    {
+      pqxx::stream_to copy(tx, "tokenadm.audit",
+                           std::vector<std::string>{"action", "token_id", "owner", "actor",
+                                                    "sudo_user", "host", "outcome", "details"});
+      const std::string details = json{{"bulk", labels.size()}, {"roles", spec.roles}}.dump();
+      const std::string creator = actor.describe();
+      const char* sudo = actor.sudo_user.empty() ? nullptr : actor.sudo_user.c_str();
+      for (const auto& c : out) {
+        copy << std::make_tuple(std::string("create"), c.info.id, spec.owner, creator, sudo,
+                                actor.host, std::string("ok"), details);
+      }
+      copy.complete();
+    }
+    tx.commit();
+    return out;
+  });
+}
 
 } // namespace tokenadm

@@ -27,7 +27,7 @@ cleanup() {
 trap cleanup EXIT
 
 fail() {
-  echo "FAIL ($(basename "$0"):${BASH_LINENO[0]:-?}): $*" >&2
+  echo "FAIL ($(basename "$0"):${BASH_LINENO[${#BASH_LINENO[@]} - 2]:-?}): $*" >&2
   echo "--- stdout:" >&2; cat "$TMP/out" >&2 2>/dev/null || true
   echo "--- stderr:" >&2; cat "$TMP/err" >&2 2>/dev/null || true
   exit 1
@@ -194,6 +194,14 @@ chmod 600 "$TMP/notls.toml"
 send 2 "$TMP/notls.toml" carol@example.org "token revoked" "$body" revoked
 one_line_error "failed: "
 [ "$(ls "$TMP/starttls" | wc -l)" = 1 ] || fail "a mail got through without TLS"
+
+# A server that does not offer STARTTLS: no fallback to plain text.
+start_server downgrade
+sed "s/^smtp_port = .*/smtp_port = $PORT/" "$TMP/starttls.toml" >"$TMP/downgrade.toml"
+chmod 600 "$TMP/downgrade.toml"
+send 2 "$TMP/downgrade.toml" carol@example.org "token revoked" "$body" revoked
+one_line_error "failed: "
+[ -z "$(ls "$TMP/downgrade")" ] || fail "smtp_use_tls fell back to plain text"
 
 # --- implicit TLS ------------------------------------------------------------
 start_server implicit --mode implicit --tls-cert "$TMP/cert.pem" --tls-key "$TMP/key.pem"

@@ -44,8 +44,10 @@ void list_audit(Db& db, const AuditFilter& filter,
 // A failed verification (reason: unknown revoked expired forbidden), never
 // the token: one row per reason, actor and host per minute, whose count
 // grows, so a flood cannot grow the table without bound.
+// `count` folds that many failures of the same reason at once (batches).
 void record_verify_failure(Db& db, const std::string& reason,
-                           const std::optional<std::string>& token_id, const Actor& actor);
+                           const std::optional<std::string>& token_id, const Actor& actor,
+                           int count = 1);
 
 // An event that is not a change of a token (a mail that failed, a notice
 // sent), in its own statement.

@@ -76,6 +76,13 @@ void validate_new_token(const NewToken& spec, const Policy& policy);
 CreatedToken create_token(Db& db, const NewToken& spec, const Policy& policy,
                           const Hasher& hasher, const Actor& actor);
 
+// Creates labels.size() tokens like `spec` (each with its label) in one
+// transaction through COPY, audit rows included; returned after the commit.
+std::vector<CreatedToken> create_tokens_bulk(Db& db, const NewToken& spec,
+                                             const std::vector<std::string>& labels,
+                                             const Policy& policy, const Hasher& hasher,
+                                             const Actor& actor);
+
 struct Ensured {
   bool created = false;
   std::optional<CreatedToken> token; // when created
@@ -195,6 +202,22 @@ struct Verified {
 // with the reason on any failure.
 Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req,
                       const Hasher& hasher);
+
+// The answer for one token of a batch.
+struct BatchAnswer {
+  bool ok = false;
+  std::string id;     // when ok
+  std::string owner;  // when ok
+  std::string reason; // when not: malformed checksum unknown revoked expired forbidden
+};
+
+// Checks many tokens with one query (plus, unless req.touch is off, one
+// update of last_used_at, and one audit upsert per failure reason).
+// Malformed and bad-checksum tokens never reach the database. Answers are
+// in input order. Throws DbError (code "unavailable" when the connection
+// is lost).
+std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& tokens,
+                                      const VerifyRequest& req, const Hasher& hasher);
 
 // Throws TokenRejected("malformed"/"checksum") unless `token` could be
 // valid: a well-formed tokenadm token or a legacy token's shape. No query.
