@@ -285,7 +285,7 @@ std::vector<RevokeOutcome> revoke_where(Db& db, const std::string& req_sql,
     ")"
     " select req.id, t.id is not null, upd.id is not null, "
     + iso("coalesce(upd.revoked_at, t.revoked_at)") + ", " + k_version_sql
-    + ", t.owner from req left join tokenadm.tokens t on t.id = req.id"
+    + ", t.owner, t.label, t.contact from req left join tokenadm.tokens t on t.id = req.id"
       " left join upd on upd.id = req.id order by req.ord";
   return guarded(db, [&] {
     pqxx::nontransaction tx(db.impl().conn);
@@ -300,6 +300,9 @@ std::vector<RevokeOutcome> revoke_where(Db& db, const std::string& req_sql,
                  : row[2].as<bool>() ? RevokeOutcome::Status::revoked
                                      : RevokeOutcome::Status::already_revoked;
       o.revoked_at = opt(row[3]);
+      o.owner = row[5].is_null() ? "" : row[5].c_str();
+      o.label = row[6].is_null() ? "" : row[6].c_str();
+      o.contact = opt(row[7]);
       out.push_back(std::move(o));
     }
     return out;
@@ -585,6 +588,32 @@ std::vector<TokenInfo> prune_tokens(Db& db, std::int64_t older_than, bool dry_ru
   });
 }
 
+std::vector<TokenInfo> expiring_unannounced(Db& db, std::int64_t within)
+{
+  return guarded(db, [&] {
+    pqxx::nontransaction tx(db.impl().conn);
+    require_schema_version(version_of(tx.exec("select " + k_version_sql)[0][0]));
+    return query_infos(tx,
+                       k_active_sql + " and t.expires_at <= now() + make_interval(secs => $1::bigint)"
+                       " and t.notified_expiry is distinct from t.expires_at",
+                       std::to_string(within));
+  });
+}
+
+void mark_announced(Db& db, const std::string& id, const Actor& actor)
+{
+  guarded(db, [&] {
+    pqxx::nontransaction tx(db.impl().conn);
+    tx.exec_params(
+      "with upd as (update tokenadm.tokens set notified_expiry = expires_at where id = $1"
+      " returning id, owner, expires_at)"
+      " insert into tokenadm.audit " + k_audit_cols +
+      " select now(), 'notify', upd.id, upd.owner, $2, nullif($3, ''), $4, 'ok',"
+      " 'expiring ' || " + iso("upd.expires_at") + " from upd",
+      id, actor.describe(), actor.sudo_user, actor.host);
+  });
+}
+
 bool looks_like_legacy_token(std::string_view text)
 {
   if (text.size() < 16 || text.size() > 256 || looks_like_token(text)) {
@@ -704,7 +733,7 @@ std::vector<RevokeOutcome> revoke_tokens(Db& db, const std::vector<std::string>&
     }
     auto it = std::find_if(out.begin(), out.end(), seen);
     ordered.push_back(it != out.end() ? *it
-                                      : RevokeOutcome{id, RevokeOutcome::Status::unknown, {}});
+                                      : RevokeOutcome{id, RevokeOutcome::Status::unknown, {}, {}, {}, {}});
   }
   return ordered;
 }

@@ -75,6 +75,9 @@ Command setup_revoke(CLI::App& app, Globals& g)
               using S = tokenadm::RevokeOutcome::Status;
               if (r.status == S::revoked) {
                 note("revoked " + r.id);
+                tokenadm::Notice n{"revoked", r.id, r.owner, r.label, r.contact, std::nullopt,
+                                   reason ? "Reason: " + *reason : std::string()};
+                announce(g, *db, n);
               } else if (r.status == S::already_revoked) {
                 note(r.id + " was already revoked at " + r.revoked_at.value_or("?"));
               } else {

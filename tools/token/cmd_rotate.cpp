@@ -39,8 +39,13 @@ Command setup_rotate(CLI::App& app, Globals& g)
                                                   tokenadm::Hasher(g.cfg), g.cfg.prefix,
                                                   tokenadm::current_actor());
             o->out.emit(r.token, {{"replaces", r.old_id}, {"old_revoked_at", r.old_revoked_at}});
+            const std::string what =
+              "It replaces " + r.old_id + ", which "
+              + (overlap == 0 ? std::string("is revoked") : "stays valid until " + r.old_revoked_at)
+              + ".";
             note("rotated " + r.old_id + " -> " + r.token.info.id + "; the old token "
                  + (overlap == 0 ? "is revoked" : "stays valid until " + r.old_revoked_at));
+            announce(g, *db, tokenadm::notice_of("rotated", r.token.info, what));
             return 0;
           }};
 }

@@ -4,9 +4,11 @@
 #include <tokenadm/token.hpp>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -17,6 +19,7 @@ namespace tokencli {
 namespace {
 
 struct VerifyOptions {
+  bool batch = false;
   std::vector<std::string> args;
   std::string token_file;
   bool header = false;
@@ -88,6 +91,144 @@ std::string read_token_input(const VerifyOptions& o)
   return read_stdin();
 }
 
+void write_all(const std::string& text)
+{
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const auto n = ::write(STDOUT_FILENO, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      throw tokenadm::Error("output", std::string("cannot write answers: ") + std::strerror(errno));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+// Co-process mode: one token per line in, one answer per line out, in
+// order, flushed whenever the input pauses. Lines that arrive together are
+// checked together, in one query.
+int run_batch(const Globals& g, const VerifyOptions& o, const tokenadm::VerifyRequest& req)
+{
+  const tokenadm::Hasher hasher(g.cfg);
+  // Connected when the first well-formed token needs the database, so a
+  // stream of malformed ones never touches it.
+  std::unique_ptr<tokenadm::Db> db;
+  alarm(0); // the deadline applies per batch, not to the whole stream
+  constexpr std::size_t k_max_batch = 10000;
+  std::vector<std::string> lines; // complete lines waiting for an answer
+  std::vector<bool> too_long;
+  std::string current;
+  bool discarding = false;
+  char buf[65536];
+  bool eof = false;
+  while (!eof) {
+    // Block for some input, then take whatever else is already there.
+    do {
+      const auto n = ::read(STDIN_FILENO, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0) {
+        throw tokenadm::UsageError(std::string("cannot read input: ") + std::strerror(errno));
+      }
+      if (n == 0) {
+        eof = true;
+        if (!current.empty() || discarding) {
+          lines.push_back(current);
+          too_long.push_back(discarding);
+          current.clear();
+        }
+        break;
+      }
+      for (const char* p = buf; p < buf + n; ++p) {
+        if (*p == '\n') {
+          lines.push_back(current);
+          too_long.push_back(discarding);
+          current.clear();
+          discarding = false;
+        } else if (!discarding) {
+          current += *p;
+          if (current.size() > tokenadm::k_max_token_input) {
+            current.clear();
+            discarding = true; // the rest of this line is dropped, not held
+          }
+        }
+      }
+      pollfd pfd{STDIN_FILENO, POLLIN, 0};
+      if (lines.size() >= k_max_batch || ::poll(&pfd, 1, 0) <= 0) {
+        break;
+      }
+    } while (true);
+
+    for (std::size_t start = 0; start < lines.size(); start += k_max_batch) {
+      const std::size_t end = std::min(lines.size(), start + k_max_batch);
+      std::vector<std::string> tokens;
+      std::vector<std::string> answers(end - start);
+      std::vector<std::size_t> slot;
+      for (std::size_t i = start; i < end; ++i) {
+        if (too_long[i]) {
+          answers[i - start] = "deny malformed";
+          continue;
+        }
+        try {
+          auto token = tokenadm::token_from_input(lines[i], o.header);
+          tokenadm::precheck_token(token); // malformed or checksum: no database
+          tokens.push_back(std::move(token));
+          slot.push_back(i - start);
+        } catch (const tokenadm::TokenRejected& e) {
+          answers[i - start] = "deny " + e.reason();
+        }
+      }
+      if (!tokens.empty()) {
+        std::vector<tokenadm::BatchAnswer> results;
+        for (int attempt = 0;; ++attempt) {
+          try {
+            arm_deadline(g.timeout);
+            if (!db) {
+              db = connect(g);
+            }
+            results = tokenadm::verify_batch(*db, tokens, req, hasher);
+            alarm(0);
+            break;
+          } catch (const tokenadm::Error& e) {
+            alarm(0);
+            if (e.code() != "unavailable" || attempt > 0) {
+              throw;
+            }
+            try {
+              db = connect(g); // one reconnect per lost connection
+            } catch (const tokenadm::Error& again) {
+              std::string out;
+              for (std::size_t i = start; i < lines.size(); ++i) {
+                out += "error unavailable\n";
+              }
+              write_all(out);
+              note(std::string("lost the database connection and could not reconnect: ")
+                   + again.what());
+              return 2;
+            }
+          }
+        }
+        for (std::size_t k = 0; k < results.size(); ++k) {
+          answers[slot[k]] = results[k].ok ? "ok " + results[k].id + " " + results[k].owner
+                                           : "deny " + results[k].reason;
+        }
+      }
+      std::string out;
+      for (const auto& a : answers) {
+        out += a;
+        out += '\n';
+      }
+      write_all(out);
+    }
+    lines.clear();
+    too_long.clear();
+  }
+  return 0;
+}
+
 } // namespace
 
 Command setup_verify(CLI::App& app, Globals& g)
@@ -100,6 +241,8 @@ Command setup_verify(CLI::App& app, Globals& g)
   sub->add_option("--token-file", o->token_file, "Read the token from FILE, not stdin")
     ->type_name("FILE");
   sub->add_flag("--header", o->header, "Input is an 'Authorization: Bearer <token>' line");
+  sub->add_flag("--batch", o->batch,
+                "Co-process: a token per input line, 'ok ID OWNER' or 'deny REASON' per line");
   sub->add_option("--role", o->role, "The token must have this role (or all)")
     ->type_name("ROLE");
   sub->add_option("--scope", o->scope, "The token must be valid for this scope")
@@ -116,9 +259,6 @@ Command setup_verify(CLI::App& app, Globals& g)
                 "verify does not take the token as an argument (ps and shell history would "
                 "show it): pipe it on stdin, or use --token-file or TOKENADM_TOKEN");
             }
-            const auto token = tokenadm::token_from_input(read_token_input(*o), o->header);
-            // Shape and checksum first: a mistyped token costs no connection.
-            tokenadm::precheck_token(token);
             tokenadm::VerifyRequest req;
             if (!o->role.empty()) {
               req.role = o->role;
@@ -129,6 +269,15 @@ Command setup_verify(CLI::App& app, Globals& g)
             // --no-touch and read_only: no write of any kind (hot standby).
             req.touch = !o->no_touch && !g.cfg.read_only;
             req.audit = req.touch && !o->no_audit;
+            if (o->batch) {
+              if (!o->token_file.empty() || o->format != "text") {
+                throw tokenadm::UsageError("--batch reads stdin and answers in text");
+              }
+              return run_batch(g, *o, req);
+            }
+            const auto token = tokenadm::token_from_input(read_token_input(*o), o->header);
+            // Shape and checksum first: a mistyped token costs no connection.
+            tokenadm::precheck_token(token);
             auto db = connect(g);
             const auto v = tokenadm::verify_token(*db, token, req, tokenadm::Hasher(g.cfg));
             if (v.replaced_by) {

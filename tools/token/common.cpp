@@ -3,6 +3,7 @@
 #include <tokenadm/dsn.hpp>
 #include <tokenadm/duration.hpp>
 #include <tokenadm/errors.hpp>
+#include <tokenadm/identity.hpp>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -227,6 +228,37 @@ void TokenOutput::emit(const tokenadm::CreatedToken& created, const nlohmann::js
   }
 }
 
+void TokenOutput::emit_all(const std::vector<tokenadm::CreatedToken>& created)
+{
+  std::string text;
+  text.reserve(created.size() * 56);
+  for (const auto& c : created) {
+    text += c.token;
+    text += '\n';
+  }
+  if (m_fd >= 0) {
+    write_file(text);
+  }
+  if (m_format == "json") {
+    std::cout << '[';
+    bool first = true;
+    for (const auto& c : created) {
+      auto j = token_json(c.info);
+      if (m_output.empty()) {
+        j["token"] = c.token;
+      }
+      std::cout << (first ? "\n" : ",\n") << j.dump();
+      first = false;
+    }
+    std::cout << "\n]\n" << std::flush;
+  } else if (m_output.empty()) {
+    std::cout << text << std::flush;
+  }
+  if (isatty(STDERR_FILENO)) {
+    note("created " + std::to_string(created.size()) + " tokens");
+  }
+}
+
 nlohmann::json token_json(const tokenadm::TokenInfo& t)
 {
   auto opt = [](const std::optional<std::string>& v) -> nlohmann::json {
@@ -279,6 +311,14 @@ void print_details(const tokenadm::TokenInfo& t)
   line("revoked_by", t.revoked_by.value_or(""));
   line("revoke_reason", t.revoke_reason.value_or(""));
   line("replaced_by", t.replaced_by.value_or(""));
+}
+
+void announce(const Globals& g, tokenadm::Db& db, const tokenadm::Notice& notice)
+{
+  if (const auto warning =
+        tokenadm::send_notice(g.cfg.email, notice, tokenadm::current_actor(), &db)) {
+    note(*warning);
+  }
 }
 
 void note(const std::string& message)

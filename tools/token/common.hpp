@@ -4,6 +4,7 @@
 
 #include <tokenadm/config.hpp>
 #include <tokenadm/db.hpp>
+#include <tokenadm/notify.hpp>
 #include <tokenadm/store.hpp>
 
 #include <CLI/CLI.hpp>
@@ -47,6 +48,11 @@ Command setup_import(CLI::App& app, Globals& g);
 Command setup_verify(CLI::App& app, Globals& g);
 Command setup_config(CLI::App& app, Globals& g);
 Command setup_audit(CLI::App& app, Globals& g);
+Command setup_notify(CLI::App& app, Globals& g);
+
+// Mails a notice after a committed change; a failure is a warning on
+// stderr (and an audit row), never a failed command.
+void announce(const Globals& g, tokenadm::Db& db, const tokenadm::Notice& notice);
 
 // The DSN in SPEC order and where it came from.
 std::pair<std::string, std::string> effective_dsn(const Globals& g,
@@ -97,6 +103,8 @@ public:
   void open(bool tolerate_existing = false);
   bool existing() const { return m_existing; }
   void emit(const tokenadm::CreatedToken& created, const nlohmann::json& extra = {});
+  // Bulk: one token per line (text), one JSON array, or all into --output.
+  void emit_all(const std::vector<tokenadm::CreatedToken>& created);
   const std::string& format() const { return m_format; }
 
 private:

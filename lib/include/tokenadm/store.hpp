@@ -132,6 +132,13 @@ Rotated rotate_token(Db& db, const std::string& id, std::int64_t overlap,
                      std::optional<std::int64_t> expires_in, const Policy& policy,
                      const Hasher& hasher, const std::string& prefix, const Actor& actor);
 
+// Active tokens expiring within `within` seconds whose current expiry has
+// not been announced yet (notify).
+std::vector<TokenInfo> expiring_unannounced(Db& db, std::int64_t within);
+
+// Records that the current expiry of `id` was announced, with an audit row.
+void mark_announced(Db& db, const std::string& id, const Actor& actor);
+
 // Deletes tokens revoked or expired more than `older_than` seconds ago
 // (audit rows stay; each deletion adds one). With `dry_run`, only lists.
 std::vector<TokenInfo> prune_tokens(Db& db, std::int64_t older_than, bool dry_run,
@@ -163,6 +170,9 @@ struct RevokeOutcome {
   std::string id;
   enum class Status { revoked, already_revoked, unknown } status;
   std::optional<std::string> revoked_at;
+  std::string owner;
+  std::string label;
+  std::optional<std::string> contact; // for the notification mail
 };
 
 // Revokes `ids` in one statement; unknown ones are reported, not fatal.

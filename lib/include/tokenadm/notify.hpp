@@ -1,0 +1,34 @@
+// Notification mails about tokens: what they say and to whom they go.
+#pragma once
+
+#include "tokenadm/config.hpp"
+#include "tokenadm/identity.hpp"
+#include "tokenadm/store.hpp"
+
+#include <optional>
+#include <string>
+
+namespace tokenadm {
+
+class Db;
+
+struct Notice {
+  std::string type; // created revoked rotated expiring
+  std::string id;
+  std::string owner;
+  std::string label;
+  std::optional<std::string> contact;
+  std::optional<std::string> expires_at;
+  std::string detail; // one extra sentence (e.g. the replacement's id)
+};
+
+Notice notice_of(const std::string& type, const TokenInfo& t, const std::string& detail = {});
+
+// Mails `n` to its contact, else to email.email_to; nothing when neither is
+// set. Never fails the caller: a failure is returned as a one-line warning
+// (and recorded in the audit trail when `db` is given); success returns
+// nothing.
+std::optional<std::string> send_notice(const EmailConfig& email, const Notice& n,
+                                       const Actor& actor, Db* db);
+
+} // namespace tokenadm

@@ -1,0 +1,90 @@
+#include "tokenadm/notify.hpp"
+
+#include "tokenadm/audit.hpp"
+#include "tokenadm/errors.hpp"
+#include "tokenadm/mail.hpp"
+
+namespace tokenadm {
+
+namespace {
+
+std::vector<std::string> split_addresses(const std::string& list)
+{
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i < list.size()) {
+    const auto b = list.find_first_not_of(" ,", i);
+    if (b == std::string::npos) {
+      break;
+    }
+    auto e = list.find_first_of(" ,", b);
+    if (e == std::string::npos) {
+      e = list.size();
+    }
+    out.push_back(list.substr(b, e - b));
+    i = e;
+  }
+  return out;
+}
+
+std::string subject_of(const Notice& n)
+{
+  const std::string who = n.owner.empty() ? std::string("site-wide token") : "token of " + n.owner;
+  if (n.type == "created") {
+    return "new " + who + " (" + n.id + ")";
+  }
+  if (n.type == "revoked") {
+    return who + " revoked (" + n.id + ")";
+  }
+  if (n.type == "rotated") {
+    return who + " rotated (" + n.id + ")";
+  }
+  return who + " expires " + n.expires_at.value_or("soon") + " (" + n.id + ")";
+}
+
+} // namespace
+
+Notice notice_of(const std::string& type, const TokenInfo& t, const std::string& detail)
+{
+  return Notice{type, t.id, t.owner, t.label, t.contact, t.expires_at, detail};
+}
+
+std::optional<std::string> send_notice(const EmailConfig& email, const Notice& n,
+                                       const Actor& actor, Db* db)
+{
+  const auto to = n.contact ? std::vector<std::string>{*n.contact} : split_addresses(email.email_to);
+  if (to.empty()) {
+    return std::nullopt;
+  }
+  Mail mail;
+  mail.to = to;
+  mail.notification_type = n.type;
+  mail.subject = subject_of(n);
+  mail.body = "Token " + n.id + " was " + (n.type == "expiring" ? "announced as expiring" : n.type)
+              + ".\n\n"
+                "  ID:       " + n.id + "\n"
+                "  Owner:    " + (n.owner.empty() ? "(site-wide)" : n.owner) + "\n"
+                "  Label:    " + n.label + "\n"
+                "  Expires:  " + n.expires_at.value_or("never") + "\n"
+                "  By:       " + actor.describe() + " on " + actor.host + "\n"
+              + (n.detail.empty() ? "" : "\n" + n.detail + "\n")
+              + "\nThe token itself is never sent by mail. To see it: token show " + n.id
+              + "\n";
+  try {
+    send_mail(email, mail);
+    return std::nullopt;
+  } catch (const Error& e) {
+    std::string warning = std::string("warning: could not mail the ") + n.type + " notice for "
+                          + n.id + ": " + e.what();
+    if (db != nullptr) {
+      try {
+        record_event(*db, "mail", n.id, n.owner, "failed", e.what(), actor);
+      } catch (const Error&) {
+        // The warning already says the mail failed; the command stands.
+      }
+    }
+    return warning;
+  }
+}
+
+} // namespace tokenadm

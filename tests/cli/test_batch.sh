@@ -1,0 +1,90 @@
+# Bulk create through COPY and verify --batch, the co-process mode.
+. "$(dirname "$0")/common.sh"
+run_token 0 init
+
+# create --count: N tokens, one per line, numbered labels, audit rows.
+run_token 0 create --count 50 --owner bulk --label ci --role api
+[ "$(wc -l <"$TMP/out")" = 50 ] || fail "--count 50 printed $(wc -l <"$TMP/out") lines"
+grep -Evq '^tka_[0-9A-Za-z]{10}_[0-9A-Za-z]{38}$' "$TMP/out" && fail "not tokens"
+cp "$TMP/out" "$TMP/bulk"
+while read -r t; do remember_secret "$t"; done <"$TMP/bulk"
+[ "$(sql "select count(distinct label) from tokenadm.tokens where owner = 'bulk' and label like 'ci-%'")" = 50 ] || fail "labels"
+[ "$(sql "select count(*) from tokenadm.audit a join tokenadm.tokens t on t.id = a.token_id where a.action = 'create' and t.owner = 'bulk'")" = 50 ] \
+  || fail "bulk audit rows"
+[ "$(sql "select count(*) from tokenadm.tokens where owner = 'bulk' and roles = '{api}' and expires_at > now() + interval '89 days'")" = 50 ] \
+  || fail "bulk attributes"
+printf 'web\nworker\ncron\n' | run_token 0 create --labels-from-stdin --owner named --format json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [x["label"] for x in d]==["web","worker","cron"] and all(x["token"].startswith("tka_") for x in d)' "$TMP/out" \
+  || fail "--labels-from-stdin json"
+python3 -c 'import json,sys; [print(x["token"]) for x in json.load(open(sys.argv[1]))]' "$TMP/out" >"$TMP/named"
+while read -r t; do remember_secret "$t"; done <"$TMP/named"
+printf 'a\nb\n' | run_token 2 create --labels-from-stdin --count 3
+expect_one_line_err; expect_err 'but 2 labels'
+run_token 2 create --count 0
+expect_one_line_err
+run_token 2 create --count 5 --expires-in 400d
+expect_err 'max_ttl'
+[ "$(sql "select count(*) from tokenadm.tokens")" = 53 ] || fail "a failed bulk create stored rows"
+
+# verify --batch: one answer per line, in order.
+run_token 0 revoke "$(sed -n 2p "$TMP/bulk" | cut -d_ -f2)"
+{
+  sed -n 1p "$TMP/bulk"
+  echo garbage
+  sed -n 2p "$TMP/bulk"
+  sed -n 3p "$TMP/bulk" | sed 's/.$/!/'
+  printf '%s\n' "$(sed -n 4p "$TMP/bulk" | sed 's/^\(.\{20\}\)./\1Q/')"
+  echo
+  sed -n 5p "$TMP/bulk"
+} >"$TMP/in"
+run_token 0 verify --batch <"$TMP/in"
+[ "$(wc -l <"$TMP/out")" = 7 ] || fail "one answer per line"
+[ "$(sed -n 1p "$TMP/out")" = "ok $(sed -n 1p "$TMP/bulk" | cut -d_ -f2) bulk" ] || fail "answer 1"
+[ "$(sed -n 2p "$TMP/out")" = "deny malformed" ] || fail "answer 2"
+[ "$(sed -n 3p "$TMP/out")" = "deny revoked" ] || fail "answer 3"
+[ "$(sed -n 4p "$TMP/out")" = "deny malformed" ] || fail "answer 4"
+sed -n 5p "$TMP/out" | grep -Eq '^deny (checksum|malformed)$' || fail "answer 5"
+[ "$(sed -n 6p "$TMP/out")" = "deny malformed" ] || fail "answer 6 (empty line)"
+[ "$(sed -n 7p "$TMP/out")" = "ok $(sed -n 5p "$TMP/bulk" | cut -d_ -f2) bulk" ] || fail "answer 7"
+# --role applies to every line; --header to every line.
+sed -n 1,3p "$TMP/bulk" | run_token 0 verify --batch --role vcs
+[ "$(sort -u "$TMP/out" | tr '\n' '|')" = "deny forbidden|deny revoked|" ] || fail "--role in batch"
+sed -n 1p "$TMP/bulk" | sed 's/^/Authorization: Bearer /' | run_token 0 verify --batch --header
+expect_out '^ok '
+# Answers come as soon as a line arrives (co-process): one line in, one out,
+# while the input stays open.
+mkfifo "$TMP/fifo"
+( sed -n 1p "$TMP/bulk"; sleep 3; sed -n 5p "$TMP/bulk" ) >"$TMP/fifo" &
+"$TOKEN" verify --batch <"$TMP/fifo" >"$TMP/live" 2>"$TMP/err" &
+vpid=$!
+for _ in $(seq 20); do [ -s "$TMP/live" ] && break; sleep 0.1; done
+[ "$(wc -l <"$TMP/live")" = 1 ] || fail "first answer not flushed while input was open"
+wait $vpid || fail "verify --batch exited non-zero"
+[ "$(wc -l <"$TMP/live")" = 2 ] || fail "second answer"
+
+# Malformed and bad-checksum lines never reach the database: 10,000 of them
+# with no server at all still get their answers.
+python3 - "$(sed -n 1p "$TMP/bulk")" >"$TMP/badsum" <<'PY'
+import random, sys
+tok = sys.argv[1]
+a = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+rnd = random.Random(7)
+for _ in range(10000):
+    body = "tka_" + "".join(rnd.choice(a) for _ in range(10)) + "_" + "".join(rnd.choice(a) for _ in range(32))
+    print(body + "".join(rnd.choice(a) for _ in range(6)))
+PY
+TOKENADM_DSN="postgresql://nobody:CANARYPW@127.0.0.1:1/nothing" run_token 0 verify --batch <"$TMP/badsum"
+[ "$(grep -c '^deny checksum$' "$TMP/out")" = 10000 ] || fail "bad-checksum lines: $(sort "$TMP/out" | uniq -c | head -3)"
+# A line longer than 4096 bytes is malformed and not held in memory.
+{ head -c 5000000 /dev/zero | tr '\0' a; echo; sed -n 1p "$TMP/bulk"; } | run_token 0 verify --batch
+[ "$(cat "$TMP/out" | cut -d' ' -f1,2 | tr '\n' '|')" = "deny malformed|ok $(sed -n 1p "$TMP/bulk" | cut -d_ -f2)|" ] || fail "long line"
+# No server for good tokens: error unavailable, exit 2.
+sed -n 1p "$TMP/bulk" | TOKENADM_DSN="postgresql://nobody@127.0.0.1:1/nothing" run_token 1 verify --batch
+# Failures are folded into the audit trail per batch.
+before=$(sql "select coalesce(sum(count), 0) from tokenadm.audit where action = 'verify-failed' and reason = 'revoked'")
+sed -n 2p "$TMP/bulk" | sed 'p;p' | run_token 0 verify --batch
+after=$(sql "select coalesce(sum(count), 0) from tokenadm.audit where action = 'verify-failed' and reason = 'revoked'")
+[ $((after - before)) = 3 ] || fail "batch failures audited $((after - before)) times"
+run_token 2 verify --batch --format json </dev/null
+expect_one_line_err
+pass
