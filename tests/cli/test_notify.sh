@@ -70,6 +70,12 @@ run_token 0 notify --within 7d
 expect_out "^$C_ID$"
 run_token 2 notify --within soon
 expect_one_line_err
+# The example crontab's lines run as written (user column dropped).
+grep -E '^[0-9*]' "$TOKENADM_SRC/scripts/examples/crontab" | awk '{ $1=$2=$3=$4=$5=$6=""; print }' >"$TMP/cron"
+while read -r line; do
+  eval "${line/token /"\$TOKEN" }" 2>"$TMP/err" || fail "crontab line failed: $line"
+  [ ! -s "$TMP/err" ] || fail "crontab line printed on stderr: $line"
+done <"$TMP/cron"
 
 # Server down: the command still succeeds, with one warning and an audit row.
 kill $SMTP_PID; wait $SMTP_PID 2>/dev/null || true

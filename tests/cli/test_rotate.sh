@@ -120,6 +120,9 @@ expect_err 'deleted 2 token'
 [ "$(sql "select count(*) from tokenadm.tokens where id = '$R'")" = 1 ] || fail "prune took a recent one"
 [ "$(sql "select count(*) from tokenadm.audit where action = 'prune'")" = 2 ] || fail "prune audit"
 [ "$(sql "select count(*) from tokenadm.audit where token_id = '$G1' and action = 'create'")" = 1 ] || fail "audit lost"
+# --quiet (cron): nothing on stderr when all is well.
+run_token 0 --quiet prune --older-than 90d
+[ ! -s "$TMP/err" ] || fail "--quiet printed"
 run_token 2 prune
 expect_one_line_err
 run_token 2 prune --older-than -5d

@@ -321,8 +321,20 @@ void announce(const Globals& g, tokenadm::Db& db, const tokenadm::Notice& notice
   }
 }
 
+namespace {
+bool g_quiet = false;
+} // namespace
+
+void set_quiet(bool quiet)
+{
+  g_quiet = quiet;
+}
+
 void note(const std::string& message)
 {
+  if (g_quiet && message.rfind("warning", 0) != 0) {
+    return;
+  }
   std::cerr << "token: " << tokenadm::redact_tokens(message) << '\n';
 }
 

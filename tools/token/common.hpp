@@ -121,8 +121,10 @@ nlohmann::json token_json(const tokenadm::TokenInfo& t);
 // Prints one token's details as "key: value" lines.
 void print_details(const tokenadm::TokenInfo& t);
 
-// One line to stderr: "token: <message>".
+// One line to stderr: "token: <message>". With --quiet only warnings
+// ("warning: ...") are printed; errors go through main's report().
 void note(const std::string& message);
+void set_quiet(bool quiet);
 
 // Buffered lines from a file descriptor, each at most `limit` bytes: a
 // longer line is drained (never held in memory) and reported too long.

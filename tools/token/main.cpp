@@ -42,6 +42,8 @@ int main(int argc, char** argv)
     ->type_name("DSN");
   app.add_option("--config", g.config_path, "Configuration file (else TOKENADM_CONFIG, ...)")
     ->type_name("FILE");
+  bool quiet = false;
+  app.add_flag("-q,--quiet", quiet, "Print only warnings and errors on stderr (for cron)");
   auto* timeout = app.add_option("--timeout", g.timeout,
                                  "Whole-command deadline in seconds, 0 for none (default 60)")
                     ->type_name("SECONDS")
@@ -68,6 +70,7 @@ int main(int argc, char** argv)
     return report(g, "usage", std::string(e.what()) + " (see token --help)", 2);
   }
 
+  tokencli::set_quiet(quiet);
   try {
     g.cfg = tokenadm::load_config(g.config_path);
     // flag > environment > file > default
