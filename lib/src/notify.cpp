@@ -4,6 +4,8 @@
 #include "tokenadm/errors.hpp"
 #include "tokenadm/mail.hpp"
 
+#include <algorithm>
+
 namespace tokenadm {
 
 namespace {
@@ -44,6 +46,20 @@ std::string subject_of(const Notice& n)
 
 } // namespace
 
+std::vector<std::string> recipients(const EmailConfig& email, const Notice& n)
+{
+  std::vector<std::string> out;
+  if (n.contact) {
+    out.push_back(*n.contact);
+  }
+  for (auto& a : split_addresses(email.email_to)) {
+    if (std::find(out.begin(), out.end(), a) == out.end()) {
+      out.push_back(std::move(a));
+    }
+  }
+  return out;
+}
+
 Notice notice_of(const std::string& type, const TokenInfo& t, const std::string& detail)
 {
   return Notice{type, t.id, t.owner, t.label, t.contact, t.expires_at, detail};
@@ -52,7 +68,7 @@ Notice notice_of(const std::string& type, const TokenInfo& t, const std::string&
 std::optional<std::string> send_notice(const EmailConfig& email, const Notice& n,
                                        const Actor& actor, Db* db)
 {
-  const auto to = n.contact ? std::vector<std::string>{*n.contact} : split_addresses(email.email_to);
+  const auto to = recipients(email, n);
   if (to.empty()) {
     return std::nullopt;
   }
@@ -65,10 +81,11 @@ std::optional<std::string> send_notice(const EmailConfig& email, const Notice& n
                 "  ID:       " + n.id + "\n"
                 "  Owner:    " + (n.owner.empty() ? "(site-wide)" : n.owner) + "\n"
                 "  Label:    " + n.label + "\n"
-                "  Expires:  " + n.expires_at.value_or("never") + "\n"
-                "  By:       " + actor.describe() + " on " + actor.host + "\n"
+              + (n.type == "revoked" ? std::string()
+                                     : "  Expires:  " + n.expires_at.value_or("never") + "\n")
+              + "  By:       " + actor.describe() + " on " + actor.host + "\n"
               + (n.detail.empty() ? "" : "\n" + n.detail + "\n")
-              + "\nThe token itself is never sent by mail. To see it: token show " + n.id
+              + "\nThe token itself is never sent by mail. Details: token show " + n.id
               + "\n";
   try {
     send_mail(email, mail);

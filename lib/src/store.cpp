@@ -78,11 +78,17 @@ TokenInfo read_info(const pqxx::row& r)
   t.owner = r[1].c_str();
   t.label = r[2].c_str();
   t.roles = split_commas(r[3].c_str());
-  t.scopes = json::parse(r[4].c_str()).get<std::vector<std::string>>();
+  // Most tokens have no scopes and no metadata: skip the JSON parser then
+  // (it is most of a listed row's cost).
+  if (std::string_view(r[4].c_str()) != "[]") {
+    t.scopes = json::parse(r[4].c_str()).get<std::vector<std::string>>();
+  }
   t.contact = opt(r[5]);
-  const auto meta = json::parse(r[6].c_str());
-  for (auto it = meta.cbegin(); it != meta.cend(); ++it) {
-    t.meta.emplace_back(it.key(), it->is_string() ? it->get<std::string>() : it->dump());
+  if (std::string_view(r[6].c_str()) != "{}") {
+    const auto meta = json::parse(r[6].c_str());
+    for (auto it = meta.cbegin(); it != meta.cend(); ++it) {
+      t.meta.emplace_back(it.key(), it->is_string() ? it->get<std::string>() : it->dump());
+    }
   }
   t.state = r[7].c_str();
   t.created_at = r[8].c_str();
@@ -600,17 +606,27 @@ std::vector<TokenInfo> expiring_unannounced(Db& db, std::int64_t within)
   });
 }
 
-void mark_announced(Db& db, const std::string& id, const Actor& actor)
+bool claim_announcement(Db& db, const std::string& id, const Actor& actor)
+{
+  return guarded(db, [&] {
+    pqxx::nontransaction tx(db.impl().conn);
+    const auto r = tx.exec_params(
+      "with upd as (update tokenadm.tokens set notified_expiry = expires_at where id = $1"
+      " and notified_expiry is distinct from expires_at returning id, owner, expires_at),"
+      " aud as (insert into tokenadm.audit " + k_audit_cols +
+      " select now(), 'notify', upd.id, upd.owner, $2, nullif($3, ''), $4, 'ok',"
+      " 'expiring ' || " + iso("upd.expires_at") + " from upd)"
+      " select count(*) from upd",
+      id, actor.describe(), actor.sudo_user, actor.host);
+    return r[0][0].as<int>() == 1;
+  });
+}
+
+void release_announcement(Db& db, const std::string& id)
 {
   guarded(db, [&] {
     pqxx::nontransaction tx(db.impl().conn);
-    tx.exec_params(
-      "with upd as (update tokenadm.tokens set notified_expiry = expires_at where id = $1"
-      " returning id, owner, expires_at)"
-      " insert into tokenadm.audit " + k_audit_cols +
-      " select now(), 'notify', upd.id, upd.owner, $2, nullif($3, ''), $4, 'ok',"
-      " 'expiring ' || " + iso("upd.expires_at") + " from upd",
-      id, actor.describe(), actor.sudo_user, actor.host);
+    tx.exec_params("update tokenadm.tokens set notified_expiry = null where id = $1", id);
   });
 }
 
@@ -738,24 +754,51 @@ std::vector<RevokeOutcome> revoke_tokens(Db& db, const std::vector<std::string>&
   return ordered;
 }
 
-std::vector<RevokeOutcome> revoke_owner(Db& db, const std::string& owner,
-                                        const std::optional<std::string>& reason,
-                                        const Actor& actor)
+namespace {
+
+// The bulk selection as SQL over tokens t, from one JSON parameter $1:
+// {"owner": ..., "label": ..., "all_expired": bool}.
+const std::string k_bulk_where =
+  "(t.revoked_at is null or t.revoked_at > now())"
+  " and ((($1::jsonb->>'all_expired')::boolean and t.expires_at <= now())"
+  "  or (not ($1::jsonb->>'all_expired')::boolean"
+  "   and (t.expires_at is null or t.expires_at > now())"
+  "   and ($1::jsonb->>'owner' is null or t.owner = $1::jsonb->>'owner')"
+  "   and ($1::jsonb->>'label' is null or t.label = $1::jsonb->>'label')))";
+
+std::string bulk_param(const RevokeFilter& f)
+{
+  if (!f.owner && !f.label && !f.all_expired) {
+    throw UsageError("a bulk revoke needs --owner, --label or --all-expired");
+  }
+  if (f.all_expired && (f.owner || f.label)) {
+    throw UsageError("--all-expired goes alone, without --owner or --label");
+  }
+  return json{{"owner", f.owner ? json(*f.owner) : json(nullptr)},
+              {"label", f.label ? json(*f.label) : json(nullptr)},
+              {"all_expired", f.all_expired}}
+    .dump();
+}
+
+} // namespace
+
+std::vector<RevokeOutcome> revoke_matching(Db& db, const RevokeFilter& filter,
+                                           const std::optional<std::string>& reason,
+                                           const Actor& actor)
 {
   return revoke_where(db,
                       "select t.id, row_number() over (order by t.created_at, t.id) as ord"
-                      " from tokenadm.tokens t where t.owner = $1 and " + k_active_sql,
-                      owner, reason, actor);
+                      " from tokenadm.tokens t where " + k_bulk_where,
+                      bulk_param(filter), reason, actor);
 }
 
-std::vector<TokenInfo> active_tokens_of(Db& db, const std::string& owner)
+std::vector<TokenInfo> tokens_matching(Db& db, const RevokeFilter& filter)
 {
-  std::vector<TokenInfo> out;
-  ListFilter f;
-  f.owner = owner;
-  f.state = "active";
-  list_tokens(db, f, [&](const TokenInfo& t) { out.push_back(t); });
-  return out;
+  const auto param = bulk_param(filter);
+  return guarded(db, [&] {
+    pqxx::nontransaction tx(db.impl().conn);
+    return query_infos(tx, k_bulk_where, param);
+  });
 }
 
 void precheck_token(const std::string& token)
@@ -771,9 +814,18 @@ void check_verified(const pqxx::row& row, bool match, const std::string& found_i
                     const VerifyRequest& req);
 } // namespace
 
+void validate_verify_request(const VerifyRequest& req)
+{
+  if (req.role && std::find(k_roles.begin(), k_roles.end(), *req.role) == k_roles.end()) {
+    throw UsageError("--role: unknown role '" + req.role->substr(0, 32)
+                     + "' (use api, feed, vcs, http or all)");
+  }
+}
+
 Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req,
                       const Hasher& hasher)
 {
+  validate_verify_request(req);
   precheck_token(token);
   const bool legacy = !looks_like_token(token);
   const auto id = legacy ? std::string() : parse_token(token).id;
@@ -906,6 +958,7 @@ bool digest_matches(const pqxx::row& row, const std::vector<StoredDigest>& candi
 std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& tokens,
                                       const VerifyRequest& req, const Hasher& hasher)
 {
+  validate_verify_request(req);
   std::vector<BatchAnswer> answers(tokens.size());
   struct Pending {
     std::size_t index;
@@ -916,15 +969,20 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
   std::vector<std::string> ids;
   std::vector<StoredDigest> legacy_digests;
   for (std::size_t i = 0; i < tokens.size(); ++i) {
+    // What precheck_token() does, parsing each token once.
+    std::string id;
     try {
-      precheck_token(tokens[i]);
+      if (looks_like_token(tokens[i])) {
+        id = parse_token(tokens[i]).id;
+      } else if (!looks_like_legacy_token(tokens[i])) {
+        throw TokenRejected("malformed", "not a token");
+      }
     } catch (const TokenRejected& e) {
       answers[i].reason = e.reason(); // never reaches the database
       continue;
     }
-    Pending p{i, {}, hasher.candidates(tokens[i])};
-    if (looks_like_token(tokens[i])) {
-      p.id = parse_token(tokens[i]).id;
+    Pending p{i, std::move(id), hasher.candidates(tokens[i])};
+    if (!p.id.empty()) {
       ids.push_back(p.id);
     } else {
       legacy_digests.insert(legacy_digests.end(), p.candidates.begin(), p.candidates.end());

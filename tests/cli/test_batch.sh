@@ -62,6 +62,14 @@ for _ in $(seq 20); do [ -s "$TMP/live" ] && break; sleep 0.1; done
 wait $vpid || fail "verify --batch exited non-zero"
 [ "$(wc -l <"$TMP/live")" = 2 ] || fail "second answer"
 
+# The connection dropped between lines: one reconnect, answers go on.
+mkfifo "$TMP/fifo2"
+( sed -n 1p "$TMP/bulk"; sleep 1.5
+  sql "select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()" >/dev/null
+  sleep 0.5; sed -n 5p "$TMP/bulk" ) >"$TMP/fifo2" &
+run_token 0 verify --batch <"$TMP/fifo2"
+[ "$(cut -d' ' -f1 "$TMP/out" | tr '\n' ' ')" = "ok ok " ] || fail "no reconnect after the backend was terminated"
+
 # Malformed and bad-checksum lines never reach the database: 10,000 of them
 # with no server at all still get their answers.
 python3 - "$(sed -n 1p "$TMP/bulk")" >"$TMP/badsum" <<'PY'

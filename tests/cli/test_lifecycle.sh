@@ -89,6 +89,20 @@ run_token 0 revoke --owner carol --dry-run
 run_token 0 revoke --owner carol --yes
 [ "$(sql "select count(*) from tokenadm.tokens where owner = 'carol' and revoked_at is null")" = 0 ] || fail "bulk"
 
+# Bulk by label, and every expired token at once.
+create_token --owner gina --label nightly
+create_token --owner hank --label nightly
+run_token 0 revoke --label nightly --dry-run
+[ "$(wc -l <"$TMP/out")" = 2 ] || fail "--label dry run"
+run_token 0 revoke --label nightly --yes --reason "job retired"
+[ "$(sql "select count(*) from tokenadm.tokens where label = 'nightly' and revoke_reason = 'job retired'")" = 2 ] || fail "--label bulk"
+create_token --owner ivy --expires-in 1h
+sql "update tokenadm.tokens set expires_at = now() - interval '1 minute' where id = '$TOK_ID'"
+run_token 0 revoke --all-expired --yes
+expect_err "revoked $TOK_ID"
+run_token 2 revoke --all-expired --owner ivy --yes
+expect_one_line_err; expect_err 'goes alone'
+
 # Unknown IDs exit 2; known ones in the same call are still revoked.
 run_token 2 revoke ZZZZZZZZZZ "$BOB_ID" not-an-id
 expect_err 'ZZZZZZZZZZ: no such token'

@@ -53,7 +53,7 @@ create_token --owner carol --contact carol@example.org --expires-in 3d
 C_ID=$TOK_ID
 wait_mails 5
 run_token 0 notify --within 7d --dry-run
-expect_out "^$C_ID	.*	carol@example.org$"
+expect_out "^$C_ID	.*	carol@example.org, admins@example.org$"
 n=$(mails)
 run_token 0 notify --within 7d
 expect_out "^$C_ID$"

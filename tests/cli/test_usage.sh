@@ -58,7 +58,7 @@ expect_err 'give the IDs'
 run_token 2 revoke --owner x --yes --dry-run
 expect_one_line_err
 run_token 2 revoke ABCDEFGHIJ --yes
-expect_err 'go with --owner'
+expect_err 'go with a bulk revoke'
 [ "$(sql 'select count(*) from tokenadm.tokens')" = 1 ] || fail "a failed create stored a row"
 
 pass

@@ -58,7 +58,7 @@ Command setup_audit(CLI::App& app, Globals& g)
                   "verify-failed mail notify)");
   sub->add_option("--since", o->since, "From this time (ISO 8601)")->type_name("TIME");
   sub->add_option("--until", o->until, "Before this time (ISO 8601)")->type_name("TIME");
-  sub->add_option("--limit", o->limit, "At most N rows")->type_name("N")->check(CLI::PositiveNumber);
+  sub->add_option("--limit", o->limit, "At most N rows")->type_name("N");
   add_format(*sub, g, o->format, {"table", "tsv", "json"});
 
   return {sub, [&g, o, sub] {
@@ -74,16 +74,17 @@ Command setup_audit(CLI::App& app, Globals& g)
             set("--action", o->action, f.action);
             set("--since", o->since, f.since);
             set("--until", o->until, f.until);
-            if (o->limit > 0) {
+            if (sub->count("--limit") > 0) {
               f.limit = o->limit;
             }
             auto db = connect(g);
             bool first = true;
-            if (o->format == "table") {
-              std::cout << "AT                    ACTION         TOKEN       OWNER  OUTCOME  "
-                           "ACTOR  REASON\n";
-            }
+            const char* header = "AT                    ACTION         TOKEN       OWNER  OUTCOME  "
+                                 "ACTOR  REASON\n";
             tokenadm::list_audit(*db, f, [&](const tokenadm::AuditEntry& e) {
+              if (first && o->format == "table") {
+                std::cout << header;
+              }
               if (o->format == "json") {
                 std::cout << (first ? "[\n" : ",\n") << audit_json(e).dump();
               } else if (o->format == "tsv") {
@@ -106,6 +107,8 @@ Command setup_audit(CLI::App& app, Globals& g)
             });
             if (o->format == "json") {
               std::cout << (first ? "[]\n" : "\n]\n");
+            } else if (first && o->format == "table") {
+              std::cout << header;
             }
             std::cout << std::flush;
             return 0;

@@ -26,21 +26,30 @@ Command setup_notify(CLI::App& app, Globals& g)
             int sent = 0;
             int failed = 0;
             for (const auto& t : tokenadm::expiring_unannounced(*db, within)) {
-              const auto to = t.contact.value_or(g.cfg.email.email_to);
+              const auto notice = tokenadm::notice_of("expiring", t);
+              const auto to = tokenadm::recipients(g.cfg.email, notice);
               if (o->dry_run) {
+                std::string list;
+                for (const auto& a : to) {
+                  list += (list.empty() ? "" : ", ") + a;
+                }
                 std::cout << t.id << '\t' << t.expires_at.value_or("") << '\t'
-                          << (to.empty() ? "(no contact, no email_to)" : to) << '\n';
+                          << (to.empty() ? "(no contact, no email_to)" : list) << '\n';
                 continue;
               }
-              const auto warning =
-                tokenadm::send_notice(g.cfg.email, tokenadm::notice_of("expiring", t), actor,
-                                      db.get());
-              if (warning) {
-                note(*warning); // not marked: the next run tries again
+              if (to.empty()) {
+                continue; // nobody to tell; announced once someone is
+              }
+              // Claimed first, so concurrent runs never mail twice.
+              if (!tokenadm::claim_announcement(*db, t.id, actor)) {
+                continue;
+              }
+              if (const auto warning = tokenadm::send_notice(g.cfg.email, notice, actor, db.get())) {
+                note(*warning);
+                tokenadm::release_announcement(*db, t.id); // the next run tries again
                 ++failed;
                 continue;
               }
-              tokenadm::mark_announced(*db, t.id, actor);
               std::cout << t.id << '\n';
               ++sent;
             }

@@ -13,34 +13,47 @@ Command setup_revoke(CLI::App& app, Globals& g)
   struct Options {
     std::vector<std::string> ids;
     std::string owner;
+    std::string label;
+    bool all_expired = false;
     std::string reason;
     bool yes = false;
     bool dry_run = false;
   };
-  auto* sub = app.add_subcommand("revoke", "Revoke tokens by ID, or all of an owner's");
+  auto* sub = app.add_subcommand(
+    "revoke", "Revoke tokens by ID, or in bulk by --owner/--label or --all-expired");
   auto o = std::make_shared<Options>();
   sub->add_option("id", o->ids, "Token IDs (the 10 characters after the prefix)")
     ->type_name("ID");
-  sub->add_option("--owner", o->owner, "Revoke every active token of this owner (bulk)");
+  sub->add_option("--owner", o->owner, "Bulk: every active token of this owner");
+  sub->add_option("--label", o->label, "Bulk: every active token with this label");
+  sub->add_flag("--all-expired", o->all_expired, "Bulk: every expired token not yet revoked");
   sub->add_option("--reason", o->reason, "Why; kept with the token and in the audit trail");
   auto* yes = sub->add_flag("--yes", o->yes, "Confirm a bulk revoke");
   auto* dry = sub->add_flag("--dry-run", o->dry_run, "Show what a bulk revoke would revoke");
   yes->excludes(dry);
 
   return {sub, [&g, o, sub] {
-            const bool bulk = sub->count("--owner") > 0;
+            tokenadm::RevokeFilter filter;
+            if (sub->count("--owner") > 0) {
+              filter.owner = o->owner;
+            }
+            if (sub->count("--label") > 0) {
+              filter.label = o->label;
+            }
+            filter.all_expired = o->all_expired;
+            const bool bulk = filter.owner || filter.label || filter.all_expired;
             if (bulk && !o->ids.empty()) {
-              throw tokenadm::UsageError("give token IDs or --owner, not both");
+              throw tokenadm::UsageError("give token IDs or a bulk filter, not both");
             }
             if (!bulk && o->ids.empty()) {
-              throw tokenadm::UsageError("give the IDs of the tokens to revoke, or --owner");
+              throw tokenadm::UsageError(
+                "give the IDs of the tokens to revoke, or --owner, --label or --all-expired");
             }
             if (!bulk && (o->yes || o->dry_run)) {
-              throw tokenadm::UsageError("--yes and --dry-run go with --owner");
+              throw tokenadm::UsageError("--yes and --dry-run go with a bulk revoke");
             }
             if (bulk && !o->yes && !o->dry_run) {
-              throw tokenadm::UsageError("revoking every token of an owner needs --yes "
-                                         "(or --dry-run to see which)");
+              throw tokenadm::UsageError("a bulk revoke needs --yes (or --dry-run to see which)");
             }
             // A whole token pasted where its ID belongs is still revoked: it
             // has leaked into argv and shell history, so it should die.
@@ -57,18 +70,17 @@ Command setup_revoke(CLI::App& app, Globals& g)
               o->reason.empty() ? std::nullopt : std::optional<std::string>(o->reason);
             const auto actor = tokenadm::current_actor();
             if (bulk && o->dry_run) {
-              const auto hit = tokenadm::active_tokens_of(*db, o->owner);
+              const auto hit = tokenadm::tokens_matching(*db, filter);
               for (const auto& t : hit) {
                 std::cout << t.id << '\n';
               }
-              note("dry run: " + std::to_string(hit.size()) + " active token(s) of '" + o->owner
-                   + "' would be revoked");
+              note("dry run: " + std::to_string(hit.size()) + " token(s) would be revoked");
               return 0;
             }
-            const auto results = bulk ? tokenadm::revoke_owner(*db, o->owner, reason, actor)
+            const auto results = bulk ? tokenadm::revoke_matching(*db, filter, reason, actor)
                                       : tokenadm::revoke_tokens(*db, o->ids, reason, actor);
             if (bulk && results.empty()) {
-              note("no active tokens of '" + o->owner + "'");
+              note("no token matches: nothing revoked");
             }
             int status = 0;
             for (const auto& r : results) {

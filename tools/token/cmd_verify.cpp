@@ -174,7 +174,11 @@ int run_batch(const Globals& g, const VerifyOptions& o, const tokenadm::VerifyRe
         }
         try {
           auto token = tokenadm::token_from_input(lines[i], o.header);
-          tokenadm::precheck_token(token); // malformed or checksum: no database
+          if (!db) {
+            // Until a token needs the database, bad ones must not connect
+            // to it; verify_batch checks them again (offline) anyway.
+            tokenadm::precheck_token(token);
+          }
           tokens.push_back(std::move(token));
           slot.push_back(i - start);
         } catch (const tokenadm::TokenRejected& e) {
@@ -194,21 +198,27 @@ int run_batch(const Globals& g, const VerifyOptions& o, const tokenadm::VerifyRe
             break;
           } catch (const tokenadm::Error& e) {
             alarm(0);
-            if (e.code() != "unavailable" || attempt > 0) {
+            // Not connected yet (the first connect failed): exit 1 as any
+            // command that cannot make its initial connection.
+            if (!db || (e.code() != "unavailable" && e.code() != "connect")) {
               throw;
             }
-            try {
-              db = connect(g); // one reconnect per lost connection
-            } catch (const tokenadm::Error& again) {
-              std::string out;
-              for (std::size_t i = start; i < lines.size(); ++i) {
-                out += "error unavailable\n";
+            std::string why = e.what();
+            if (attempt == 0) {
+              try {
+                db = connect(g); // one reconnect per lost connection
+                continue;
+              } catch (const tokenadm::Error& again) {
+                why = again.what();
               }
-              write_all(out);
-              note(std::string("lost the database connection and could not reconnect: ")
-                   + again.what());
-              return 2;
             }
+            std::string out;
+            for (std::size_t i = start; i < lines.size(); ++i) {
+              out += "error unavailable\n";
+            }
+            write_all(out);
+            note("lost the database connection and could not get it back: " + why);
+            return 2;
           }
         }
         for (std::size_t k = 0; k < results.size(); ++k) {
@@ -269,6 +279,8 @@ Command setup_verify(CLI::App& app, Globals& g)
             // --no-touch and read_only: no write of any kind (hot standby).
             req.touch = !o->no_touch && !g.cfg.read_only;
             req.audit = req.touch && !o->no_audit;
+            // Before any input is read or connection made.
+            tokenadm::validate_verify_request(req);
             if (o->batch) {
               if (!o->token_file.empty() || o->format != "text") {
                 throw tokenadm::UsageError("--batch reads stdin and answers in text");

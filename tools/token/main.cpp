@@ -25,10 +25,31 @@ int report(const tokencli::Globals& g, const std::string& code, const std::strin
   return status;
 }
 
+// `token help [COMMAND]`: the text `token [COMMAND] --help` prints.
+int print_help(const tokencli::Globals& g, const CLI::App& app, const std::string& topic)
+{
+  if (topic.empty()) {
+    std::cout << app.get_formatter()->make_help(&app, "token", CLI::AppFormatMode::Normal);
+    return 0;
+  }
+  const CLI::App* sub = nullptr;
+  try {
+    sub = app.get_subcommand(topic);
+  } catch (const CLI::OptionNotFound&) {
+    return report(g, "usage", "no such command: " + topic.substr(0, 64) + " (see token --help)",
+                  2);
+  }
+  std::cout << sub->help("token");
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
 {
+  // Output is written through std::cout only: no need to keep it in step
+  // with C stdio, and unsynchronised it is buffered.
+  std::ios::sync_with_stdio(false);
   tokencli::Globals g;
   CLI::App app{"token: create, list, revoke, rotate and verify authentication tokens kept in "
                "PostgreSQL"};
@@ -56,6 +77,10 @@ int main(int argc, char** argv)
     tokencli::setup_prune(app, g),  tokencli::setup_import(app, g), tokencli::setup_audit(app, g),
     tokencli::setup_notify(app, g), tokencli::setup_config(app, g),
   };
+  // git-like: `token help create` is `token create --help`.
+  std::string help_topic;
+  auto* help = app.add_subcommand("help", "Print this help, or a command's (token help COMMAND)");
+  help->add_option("command", help_topic, "The command to describe")->type_name("COMMAND");
 
   try {
     app.parse(argc, argv);
@@ -68,6 +93,10 @@ int main(int argc, char** argv)
   } catch (const CLI::ParseError& e) {
     // CLI11's own codes (100+) never leave: a usage error is 2.
     return report(g, "usage", std::string(e.what()) + " (see token --help)", 2);
+  }
+
+  if (help->parsed()) {
+    return print_help(g, app, help_topic);
   }
 
   tokencli::set_quiet(quiet);

@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace tokenadm {
 
@@ -24,7 +25,11 @@ struct Notice {
 
 Notice notice_of(const std::string& type, const TokenInfo& t, const std::string& detail = {});
 
-// Mails `n` to its contact, else to email.email_to; nothing when neither is
+// Who gets `n`: its contact, plus email.email_to (the admins' copy and the
+// fallback), without repeats.
+std::vector<std::string> recipients(const EmailConfig& email, const Notice& n);
+
+// Mails `n` to recipients(); nothing when there are none (neither is
 // set. Never fails the caller: a failure is returned as a one-line warning
 // (and recorded in the audit trail when `db` is given); success returns
 // nothing.

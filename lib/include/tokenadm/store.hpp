@@ -136,8 +136,12 @@ Rotated rotate_token(Db& db, const std::string& id, std::int64_t overlap,
 // not been announced yet (notify).
 std::vector<TokenInfo> expiring_unannounced(Db& db, std::int64_t within);
 
-// Records that the current expiry of `id` was announced, with an audit row.
-void mark_announced(Db& db, const std::string& id, const Actor& actor);
+// Claims the announcement of the current expiry of `id` (with an audit
+// row): true for exactly one of any number of concurrent callers, false
+// when it was already announced. release_announcement() undoes a claim
+// whose mail could not be sent, so that the next run tries again.
+bool claim_announcement(Db& db, const std::string& id, const Actor& actor);
+void release_announcement(Db& db, const std::string& id);
 
 // Deletes tokens revoked or expired more than `older_than` seconds ago
 // (audit rows stay; each deletion adds one). With `dry_run`, only lists.
@@ -180,13 +184,21 @@ std::vector<RevokeOutcome> revoke_tokens(Db& db, const std::vector<std::string>&
                                          const std::optional<std::string>& reason,
                                          const Actor& actor);
 
-// Revokes every active token of `owner` in one statement.
-std::vector<RevokeOutcome> revoke_owner(Db& db, const std::string& owner,
-                                        const std::optional<std::string>& reason,
-                                        const Actor& actor);
+// A bulk revoke's selection: active tokens of an owner and/or with a
+// label, or (all_expired) every expired, unrevoked token.
+struct RevokeFilter {
+  std::optional<std::string> owner;
+  std::optional<std::string> label;
+  bool all_expired = false;
+};
 
-// The active tokens of `owner` (what revoke_owner would hit).
-std::vector<TokenInfo> active_tokens_of(Db& db, const std::string& owner);
+// Revokes what `filter` selects in one statement.
+std::vector<RevokeOutcome> revoke_matching(Db& db, const RevokeFilter& filter,
+                                           const std::optional<std::string>& reason,
+                                           const Actor& actor);
+
+// What revoke_matching would revoke.
+std::vector<TokenInfo> tokens_matching(Db& db, const RevokeFilter& filter);
 
 struct VerifyRequest {
   std::optional<std::string> role;
@@ -206,6 +218,10 @@ struct Verified {
   std::optional<std::string> replaced_by;
   std::optional<std::string> stops_at;
 };
+
+// --role names one of the known roles; anything else is a UsageError, not
+// a token that lacks it (and 'all' on a token must not let a typo pass).
+void validate_verify_request(const VerifyRequest& req);
 
 // Checks a presented token: shape and checksum offline, then one query.
 // Legacy (imported) tokens are looked up by digest. Throws TokenRejected
