@@ -3,6 +3,7 @@
 #include "tokenadm/dsn.hpp"
 #include "tokenadm/duration.hpp"
 #include "tokenadm/errors.hpp"
+#include "tokenadm/text.hpp"
 #include "tokenadm/token.hpp"
 
 #include <toml++/toml.h>
@@ -440,13 +441,7 @@ std::vector<ShownSetting> show_config(const Config& cfg, const std::string& effe
     const auto it = cfg.sources.find(key);
     return it == cfg.sources.end() ? std::string("default") : it->second;
   };
-  auto join = [](const std::vector<std::string>& v) {
-    std::string out;
-    for (const auto& s : v) {
-      out += (out.empty() ? "" : ", ") + s;
-    }
-    return "[" + out + "]";
-  };
+  auto list = [](const std::vector<std::string>& v) { return "[" + join(v, ", ") + "]"; };
   auto yes = [](bool b) { return std::string(b ? "true" : "false"); };
   const auto& e = cfg.email;
   return {
@@ -460,10 +455,10 @@ std::vector<ShownSetting> show_config(const Config& cfg, const std::string& effe
     {"token.default_ttl", format_duration(cfg.policy.default_ttl), src("token.default_ttl")},
     {"token.max_ttl", format_duration(cfg.policy.max_ttl), src("token.max_ttl")},
     {"token.allow_no_expiry", yes(cfg.policy.allow_no_expiry), src("token.allow_no_expiry")},
-    {"token.roles", join(cfg.policy.roles), src("token.roles")},
+    {"token.roles", list(cfg.policy.roles), src("token.roles")},
     {"token.digest", cfg.digest, src("token.digest")},
     {"token.pepper_file", cfg.pepper_file, src("token.pepper_file")},
-    {"token.previous_pepper_files", join(cfg.previous_pepper_files),
+    {"token.previous_pepper_files", list(cfg.previous_pepper_files),
      src("token.previous_pepper_files")},
     {"email.smtp_server", e.smtp_server, src("email.smtp_server")},
     {"email.smtp_port", std::to_string(e.smtp_port), src("email.smtp_port")},

@@ -2,6 +2,7 @@
 
 #include "crypto_init.hpp"
 #include "tokenadm/errors.hpp"
+#include "tokenadm/text.hpp"
 
 // Calls go through dlsym pointers (see curl_api), not curl.h's type-checking
 // macros.
@@ -234,15 +235,6 @@ std::string crlf_body(std::string_view body)
   return out;
 }
 
-std::string join(const std::vector<std::string>& v, const char* sep)
-{
-  std::string out;
-  for (const auto& s : v) {
-    out += (out.empty() ? "" : sep) + s;
-  }
-  return out;
-}
-
 // --- libcurl ---------------------------------------------------------------
 
 // libcurl is loaded with dlopen the first time a mail is sent: linked
@@ -338,17 +330,7 @@ std::string one_line(std::string text, const std::string& secret)
 std::string login_options(const std::string& mechs)
 {
   std::string out;
-  std::size_t i = 0;
-  while (i < mechs.size()) {
-    const auto b = mechs.find_first_not_of(" \t,", i);
-    if (b == std::string::npos) {
-      break;
-    }
-    auto e = mechs.find_first_of(" \t,", b);
-    if (e == std::string::npos) {
-      e = mechs.size();
-    }
-    const auto mech = mechs.substr(b, e - b);
+  for (const auto& mech : split_words(mechs, " \t,")) {
     const bool ok = std::all_of(mech.begin(), mech.end(), [](char c) {
       return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'
              || c == '_' || c == '*';
@@ -358,7 +340,6 @@ std::string login_options(const std::string& mechs)
                         + "' is not a SASL mechanism name (e.g. PLAIN, LOGIN)");
     }
     out += (out.empty() ? "AUTH=" : ";AUTH=") + mech;
-    i = e;
   }
   return out;
 }

@@ -3,6 +3,7 @@
 #include "tokenadm/audit.hpp"
 #include "tokenadm/errors.hpp"
 #include "tokenadm/mail.hpp"
+#include "tokenadm/text.hpp"
 
 #include <algorithm>
 
@@ -10,24 +11,6 @@ namespace tokenadm {
 
 namespace {
 
-std::vector<std::string> split_addresses(const std::string& list)
-{
-  std::vector<std::string> out;
-  std::size_t i = 0;
-  while (i < list.size()) {
-    const auto b = list.find_first_not_of(" ,", i);
-    if (b == std::string::npos) {
-      break;
-    }
-    auto e = list.find_first_of(" ,", b);
-    if (e == std::string::npos) {
-      e = list.size();
-    }
-    out.push_back(list.substr(b, e - b));
-    i = e;
-  }
-  return out;
-}
 
 std::string subject_of(const Notice& n)
 {
@@ -52,7 +35,7 @@ std::vector<std::string> recipients(const EmailConfig& email, const Notice& n)
   if (n.contact) {
     out.push_back(*n.contact);
   }
-  for (auto& a : split_addresses(email.email_to)) {
+  for (auto& a : split_words(email.email_to, " ,")) {
     if (std::find(out.begin(), out.end(), a) == out.end()) {
       out.push_back(std::move(a));
     }

@@ -5,6 +5,7 @@
 #include "tokenadm/digest.hpp"
 #include "tokenadm/duration.hpp"
 #include "tokenadm/schema.hpp"
+#include "tokenadm/text.hpp"
 #include "tokenadm/token.hpp"
 
 #include <nlohmann/json.hpp>
@@ -56,20 +57,6 @@ std::optional<std::string> opt(const pqxx::field& f)
   return f.c_str();
 }
 
-std::vector<std::string> split_commas(const std::string& s)
-{
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (!s.empty() && start <= s.size()) {
-    const auto end = s.find(',', start);
-    out.push_back(s.substr(start, end - start));
-    if (end == std::string::npos) {
-      break;
-    }
-    start = end + 1;
-  }
-  return out;
-}
 
 TokenInfo read_info(const pqxx::row& r)
 {
@@ -77,7 +64,7 @@ TokenInfo read_info(const pqxx::row& r)
   t.id = r[0].c_str();
   t.owner = r[1].c_str();
   t.label = r[2].c_str();
-  t.roles = split_commas(r[3].c_str());
+  t.roles = split_words(r[3].c_str(), ",");
   // Most tokens have no scopes and no metadata: skip the JSON parser then
   // (it is most of a listed row's cost).
   if (std::string_view(r[4].c_str()) != "[]") {
@@ -902,7 +889,7 @@ void check_verified(const pqxx::row& row, bool match, const std::string& found_i
     throw TokenRejected("expired", "token " + found_id + " expired at " + row[8].c_str());
   }
   if (req.role) {
-    const auto roles = split_commas(row[3].c_str());
+    const auto roles = split_words(row[3].c_str(), ",");
     if (std::find(roles.begin(), roles.end(), *req.role) == roles.end()
         && std::find(roles.begin(), roles.end(), "all") == roles.end()) {
       throw TokenRejected("forbidden", "token " + found_id + " does not have the role '"

@@ -119,6 +119,11 @@ for p in "${pids[@]}"; do
   [ "$rc" = 0 ] || { cp "$TMP/storm.$n.err" "$TMP/err"; fail "concurrent revoke $n of 32 exited $rc"; }
 done
 check_clean "$TMP"/storm.*
+# One of them revoked it; the other 31 say it was already revoked.
+[ "$(cat "$TMP"/storm.*.err | grep -c "^token: revoked $STORM_ID\$")" = 1 ] \
+  || fail "not exactly one concurrent revoke reported revoking it"
+[ "$(cat "$TMP"/storm.*.err | grep -c "^token: $STORM_ID was already revoked at ")" = 31 ] \
+  || fail "not 31 concurrent revokes reported 'already revoked'"
 [ "$(sql "select count(*) from tokenadm.audit where action = 'revoke' and token_id = '$STORM_ID'")" = 1 ] \
   || fail "32 concurrent revokes wrote $(sql "select count(*) from tokenadm.audit where action = 'revoke' and token_id = '$STORM_ID'") audit rows"
 # revoked_at was set once: by the transaction that wrote that audit row.

@@ -15,7 +15,9 @@ trap 'rm -rf "$tmp"' EXIT
 cpack --config "$TOKENADM_BUILD/CPackConfig.cmake" -G DEB -B "$tmp" >"$tmp/cpack.log" 2>&1 \
   || { cat "$tmp/cpack.log" >&2; fail "cpack -G DEB failed"; }
 debs=("$tmp"/*.deb)
-[ "${#debs[@]}" = 1 ] && [ -f "${debs[0]}" ] || fail "cpack made no single .deb: ${debs[*]}"
+if [ "${#debs[@]}" != 1 ] || [ ! -f "${debs[0]}" ]; then
+  fail "cpack made no single .deb: ${debs[*]}"
+fi
 deb=${debs[0]}
 
 # Contents.
@@ -45,16 +47,19 @@ version=$("$TOKEN" --version | awk '{print $NF}')
 [ "$(field Version)" = "$version" ] || fail "Version '$(field Version)' is not '$version'"
 [ -n "$(field Maintainer)" ] || fail "no Maintainer"
 depends=$(field Depends)
+names=$(tr ',' '\n' <<<"$depends" | sed -E 's/^ +//; s/[ (].*//')
 for pkg in libpqxx-6.4 libpq5 libssl3 libtomlplusplus3 libstdc++6 libc6; do
-  grep -qE "(^|, )$pkg( |,|$)" <<<"$depends" || fail "Depends lacks $pkg: $depends"
+  grep -qxF "$pkg" <<<"$names" || fail "Depends lacks $pkg: $depends"
 done
 grep -q libcurl4 <<<"$(field Recommends) $(field Suggests)" || fail "libcurl4 is not recommended"
-dpkg-deb -I "$deb" | grep -q '^ Depends: ' || fail "dpkg-deb -I shows no Depends"
+dpkg-deb -I "$deb" >"$tmp/info"
+grep -qF " Depends: $depends" "$tmp/info" || fail "dpkg-deb -I shows no Depends"
 
 # Unpacked: the token runs against the packaged library.
 dpkg -x "$deb" "$tmp/root"
-if readelf -d "$tmp/root/usr/bin/token" | grep -qE 'RUNPATH|RPATH'; then
-  fail "the packaged token has a RUNPATH: $(readelf -d "$tmp/root/usr/bin/token" | grep PATH)"
+readelf -d "$tmp/root/usr/bin/token" >"$tmp/dynamic"
+if grep -E 'RUNPATH|RPATH' "$tmp/dynamic"; then
+  fail "the packaged token has a RUNPATH"
 fi
 lib=$(find "$tmp/root/usr/lib" -name 'libtokenadm.so.0' | head -1)
 libdir=$(dirname "$lib")

@@ -2,6 +2,7 @@
 
 #include <tokenadm/duration.hpp>
 #include <tokenadm/errors.hpp>
+#include <tokenadm/text.hpp>
 
 #include <iostream>
 
@@ -9,14 +10,6 @@ namespace tokencli {
 
 namespace {
 
-std::string join(const std::vector<std::string>& v)
-{
-  std::string out;
-  for (const auto& s : v) {
-    out += (out.empty() ? "" : ",") + s;
-  }
-  return out;
-}
 
 // Tabs and newlines would break a tsv line; owners and labels cannot hold
 // them today, but the output must not depend on that.
@@ -36,7 +29,7 @@ std::vector<std::string> table_row(const tokenadm::TokenInfo& t)
   return {t.id,
           cell(t.owner),
           cell(t.label),
-          join(t.roles),
+          tokenadm::join(t.roles, ","),
           t.state,
           t.created_at,
           t.expires_at.value_or("never"),
@@ -109,7 +102,7 @@ Command setup_list(CLI::App& app, Globals& g)
             if (o->format == "tsv") {
               tokenadm::list_tokens(*db, filter, [](const tokenadm::TokenInfo& t) {
                 std::cout << t.id << '\t' << cell(t.owner) << '\t' << cell(t.label) << '\t'
-                          << join(t.roles) << '\t' << t.state << '\t' << t.created_at << '\t'
+                          << tokenadm::join(t.roles, ",") << '\t' << t.state << '\t' << t.created_at << '\t'
                           << t.expires_at.value_or("") << '\t' << t.last_used_at.value_or("")
                           << '\n';
               });

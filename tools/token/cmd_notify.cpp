@@ -2,6 +2,7 @@
 
 #include <tokenadm/duration.hpp>
 #include <tokenadm/identity.hpp>
+#include <tokenadm/text.hpp>
 
 #include <iostream>
 
@@ -29,12 +30,9 @@ Command setup_notify(CLI::App& app, Globals& g)
               const auto notice = tokenadm::notice_of("expiring", t);
               const auto to = tokenadm::recipients(g.cfg.email, notice);
               if (o->dry_run) {
-                std::string list;
-                for (const auto& a : to) {
-                  list += (list.empty() ? "" : ", ") + a;
-                }
                 std::cout << t.id << '\t' << t.expires_at.value_or("") << '\t'
-                          << (to.empty() ? "(no contact, no email_to)" : list) << '\n';
+                          << (to.empty() ? "(no contact, no email_to)" : tokenadm::join(to, ", "))
+                          << '\n';
                 continue;
               }
               if (to.empty()) {

@@ -4,6 +4,7 @@
 #include <tokenadm/duration.hpp>
 #include <tokenadm/errors.hpp>
 #include <tokenadm/identity.hpp>
+#include <tokenadm/text.hpp>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -30,14 +31,6 @@ void on_alarm(int)
   _exit(g_connected ? 2 : 1);
 }
 
-std::string join(const std::vector<std::string>& v, const char* sep)
-{
-  std::string out;
-  for (const auto& s : v) {
-    out += (out.empty() ? "" : sep) + s;
-  }
-  return out;
-}
 
 } // namespace
 
@@ -89,7 +82,7 @@ CLI::Option* add_format(CLI::App& app, Globals& g, std::string& format,
         format = value;
         g.json = value == "json";
       },
-      "Output format: " + join(choices, "|") + " (default " + format + ")")
+      "Output format: " + tokenadm::join(choices, "|") + " (default " + format + ")")
     ->check(CLI::IsMember(choices))
     ->type_name("FORMAT");
 }
@@ -129,7 +122,7 @@ tokenadm::NewToken to_spec(const TokenOptions& o, const tokenadm::Config& cfg)
              == cfg.policy.roles.end()) {
     throw tokenadm::UsageError("--role is needed: the policy (token.roles) does not allow the "
                                "default role 'all'; choose from "
-                               + join(cfg.policy.roles, ", "));
+                               + tokenadm::join(cfg.policy.roles, ", "));
   }
   spec.scopes = o.scopes;
   if (!o.contact.empty()) {
@@ -297,8 +290,8 @@ void print_details(const tokenadm::TokenInfo& t)
   line("owner", t.owner);
   line("label", t.label);
   line("state", t.state);
-  line("roles", join(t.roles, ","));
-  line("scopes", join(t.scopes, ","));
+  line("roles", tokenadm::join(t.roles, ","));
+  line("scopes", tokenadm::join(t.scopes, ","));
   line("contact", t.contact.value_or(""));
   for (const auto& [k, v] : t.meta) {
     line(("meta." + k).c_str(), v);

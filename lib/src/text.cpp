@@ -1,0 +1,36 @@
+#include "tokenadm/text.hpp"
+
+namespace tokenadm {
+
+std::string join(const std::vector<std::string>& items, std::string_view sep)
+{
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) {
+      out += sep;
+    }
+    out += item;
+  }
+  return out;
+}
+
+std::vector<std::string> split_words(std::string_view text, std::string_view separators)
+{
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto b = text.find_first_not_of(separators, i);
+    if (b == std::string_view::npos) {
+      break;
+    }
+    auto e = text.find_first_of(separators, b);
+    if (e == std::string_view::npos) {
+      e = text.size();
+    }
+    out.emplace_back(text.substr(b, e - b));
+    i = e;
+  }
+  return out;
+}
+
+} // namespace tokenadm
