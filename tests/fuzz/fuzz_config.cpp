@@ -44,8 +44,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***)
     ::unsetenv(name.c_str());
   }
   const char* tmp = std::getenv("TMPDIR");
-  std::string templ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp")
-                      + "/fuzz_config.XXXXXX";
+  std::string templ =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/fuzz_config.XXXXXX";
   if (::mkdtemp(templ.data()) == nullptr) {
     std::abort();
   }

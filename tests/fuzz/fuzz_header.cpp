@@ -16,11 +16,10 @@ void check(std::string_view input, bool header)
   try {
     const auto token = tokenadm::token_from_input(input, header);
     // The result is one non-empty, trimmed line taken from the input.
-    if (token.empty() || token.size() > input.size()
-        || token.find('\n') != std::string::npos
-        || std::string_view(" \t\r\n").find(token.front()) != std::string_view::npos
-        || std::string_view(" \t\r\n").find(token.back()) != std::string_view::npos
-        || input.find(token) == std::string_view::npos) {
+    if (token.empty() || token.size() > input.size() || token.find('\n') != std::string::npos ||
+        std::string_view(" \t\r\n").find(token.front()) != std::string_view::npos ||
+        std::string_view(" \t\r\n").find(token.back()) != std::string_view::npos ||
+        input.find(token) == std::string_view::npos) {
       std::abort();
     }
   } catch (const tokenadm::TokenRejected& e) {
