@@ -72,10 +72,10 @@ for i in $(seq "$ROUNDS"); do
       printf '%s\n' "$prev" >>"$TMP/kill.tokens" ;;
     1 | 2)
       [ ! -s "$TMP/kc.out" ] || fail "round $i: create exited $rc but printed something on stdout"
-      # BUG: when the server goes away during the connection start-up, libpq's
-      # default notice processor prints the server's "WARNING:  terminating
-      # connection due to immediate shutdown command" to stderr before the
-      # tool's own line: the reason is then not one line starting "token: ".
+      # When the server goes away during the connection start-up, libpq's
+      # default notice processor would print the server's "WARNING:
+      # terminating connection due to immediate shutdown command" before the
+      # tool's own line (fixed: stderr is parked while connecting).
       { [ "$(wc -l <"$TMP/kc.err")" = 1 ] && grep -q '^token: ' "$TMP/kc.err"; } \
         || later "round $i: create exited $rc without a one-line 'token: ' reason" "$TMP/kc.err" ;;
     *)
