@@ -105,7 +105,8 @@ void check_text(const std::string& value, const std::string& what, std::size_t m
   if (value.size() > max_len) {
     throw UsageError(what + " is longer than " + std::to_string(max_len) + " bytes");
   }
-  for (unsigned char c : value) {
+  for (const char ch : value) {
+    const auto c = static_cast<unsigned char>(ch);
     if (c < 0x20 || c == 0x7f) {
       throw UsageError(what + " contains a control character");
     }

@@ -31,13 +31,19 @@ std::string base_dsn()
   return dsn;
 }
 
-// A new database with the schema; returns its DSN.
-std::string fresh_database(const std::string& name)
+// A new empty database; returns its DSN.
+std::string empty_database(const std::string& name)
 {
   const std::string cmd =
     k_pgbin + "dropdb --if-exists " + name + " && " + k_pgbin + "createdb " + name;
   REQUIRE(std::system(cmd.c_str()) == 0);
-  const auto dsn = base_dsn() + " dbname=" + name;
+  return base_dsn() + " dbname=" + name;
+}
+
+// A new database with the schema; returns its DSN.
+std::string fresh_database(const std::string& name)
+{
+  const auto dsn = empty_database(name);
   Db db(dsn);
   init_schema(db);
   return dsn;
@@ -172,10 +178,7 @@ TEST_CASE("verifier: an unreachable database is an answer, not an exception")
 
 TEST_CASE("verifier: a missing schema is reported as such")
 {
-  const std::string cmd =
-    k_pgbin + "dropdb --if-exists dbt_verifier_noschema && " + k_pgbin + "createdb dbt_verifier_noschema";
-  REQUIRE(std::system(cmd.c_str()) == 0);
-  Verifier verifier(base_dsn() + " dbname=dbt_verifier_noschema");
+  Verifier verifier(empty_database("dbt_verifier_noschema"));
   const auto r = verifier.verify(generate_token("tka"));
   CHECK_FALSE(r.ok);
   CHECK(r.reason == "schema");

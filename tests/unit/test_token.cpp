@@ -120,7 +120,8 @@ TEST_CASE("random_base62 returns n base62 characters, roughly uniform")
   }
   CHECK(counts.size() == 62); // every symbol seen
   // Expected 200 each, sd ~14: [100, 300] is ~7 sd either side.
-  for (const auto& [c, count] : counts) {
+  for (const auto& [symbol, count] : counts) {
+    const char c = symbol; // clang 14 cannot CAPTURE a structured binding
     CAPTURE(c);
     CHECK(count > 100);
     CHECK(count < 300);

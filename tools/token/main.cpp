@@ -36,8 +36,7 @@ int print_help(const tokencli::Globals& g, const CLI::App& app, const std::strin
   try {
     sub = app.get_subcommand(topic);
   } catch (const CLI::OptionNotFound&) {
-    return report(g, "usage", "no such command: " + topic.substr(0, 64) + " (see token --help)",
-                  2);
+    return report(g, "usage", "no such command: " + topic.substr(0, 64) + " (see token --help)", 2);
   }
   std::cout << sub->help("token");
   return 0;
