@@ -19,7 +19,11 @@ Actor current_actor()
 {
   Actor a;
   const uid_t uid = geteuid();
-  if (const passwd* pw = getpwuid(uid); pw != nullptr && pw->pw_name != nullptr) {
+  // getpwuid_r: the Verifier calls this from several threads.
+  passwd pwd{};
+  passwd* pw = nullptr;
+  char buf[4096];
+  if (getpwuid_r(uid, &pwd, buf, sizeof buf, &pw) == 0 && pw != nullptr && pw->pw_name != nullptr) {
     a.user = pw->pw_name;
   } else {
     a.user = "uid " + std::to_string(uid);
