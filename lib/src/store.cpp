@@ -633,10 +633,14 @@ namespace {
 
 ImportResult import_in(pqxx::transaction_base& tx, const std::vector<std::string>& tokens,
                        const NewToken& spec, const Policy& policy, const Hasher& hasher,
-                       const Actor& actor, const std::string& source)
+                       const Actor& actor, const std::string& source,
+                       const Progress& progress = {})
 {
   ImportResult result;
   for (const auto& token : tokens) {
+    if (progress && (result.ids.size() + result.duplicates) % 100 == 0) {
+      progress(result.ids.size() + result.duplicates, tokens.size());
+    }
     TokenInfo info;
     // Legacy tokens carry no id: a random one is generated.
     bool stored = false;
@@ -669,7 +673,7 @@ ImportResult import_in(pqxx::transaction_base& tx, const std::vector<std::string
 
 ImportResult import_tokens(Db& db, const std::vector<std::string>& tokens, const NewToken& spec,
                            const Policy& policy, const Hasher& hasher, const Actor& actor,
-                           const std::string& source)
+                           const std::string& source, const Progress& progress)
 {
   validate_new_token(spec, policy);
   for (std::size_t i = 0; i < tokens.size(); ++i) {
@@ -680,7 +684,7 @@ ImportResult import_tokens(Db& db, const std::vector<std::string>& tokens, const
   }
   return guarded(db, [&] {
     pqxx::work tx(db.impl().conn);
-    auto result = import_in(tx, tokens, spec, policy, hasher, actor, source);
+    auto result = import_in(tx, tokens, spec, policy, hasher, actor, source, progress);
     tx.commit();
     return result;
   });
@@ -1059,7 +1063,7 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
 std::vector<CreatedToken> create_tokens_bulk(Db& db, const NewToken& spec,
                                              const std::vector<std::string>& labels,
                                              const Policy& policy, const Hasher& hasher,
-                                             const Actor& actor)
+                                             const Actor& actor, const Progress& progress)
 {
   validate_new_token(spec, policy);
   for (const auto& label : labels) {
@@ -1102,6 +1106,9 @@ std::vector<CreatedToken> create_tokens_bulk(Db& db, const NewToken& spec,
       const char* exp_text = exp ? exp->c_str() : nullptr;
       const char* contact = nullable(spec.contact);
       for (const auto& label : labels) {
+        if (progress && out.size() % 5000 == 0) {
+          progress(out.size(), labels.size());
+        }
         CreatedToken c;
         c.token = generate_token(spec.prefix);
         const auto id = parse_token(c.token).id;

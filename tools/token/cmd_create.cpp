@@ -44,9 +44,13 @@ int create_bulk(Globals& g, Options& o, const tokenadm::NewToken& spec, bool cou
   }
   o.out.open();
   auto db = connect(g, o.positional_dsn);
-  const auto created = tokenadm::create_tokens_bulk(*db, spec, labels, g.cfg.policy,
-                                                    tokenadm::Hasher(g.cfg),
-                                                    tokenadm::current_actor());
+  std::vector<tokenadm::CreatedToken> created;
+  {
+    ProgressLine progress("creating");
+    created = tokenadm::create_tokens_bulk(*db, spec, labels, g.cfg.policy,
+                                           tokenadm::Hasher(g.cfg), tokenadm::current_actor(),
+                                           progress.callback());
+  }
   // Committed: only now do the tokens leave the process.
   o.out.emit_all(created);
   return 0;

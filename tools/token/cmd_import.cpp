@@ -74,8 +74,12 @@ Command setup_import(CLI::App& app, Globals& g)
               throw tokenadm::UsageError("no tokens on stdin");
             }
             auto db = connect(g);
-            const auto r = tokenadm::import_tokens(*db, tokens, spec, g.cfg.policy,
-                                                   tokenadm::Hasher(g.cfg), actor, "import");
+            tokenadm::ImportResult r;
+            {
+              ProgressLine progress("importing");
+              r = tokenadm::import_tokens(*db, tokens, spec, g.cfg.policy, tokenadm::Hasher(g.cfg),
+                                          actor, "import", progress.callback());
+            }
             for (const auto& id : r.ids) {
               std::cout << id << '\n';
             }

@@ -4,6 +4,10 @@
 #include <tokenadm/errors.hpp>
 #include <tokenadm/text.hpp>
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <iostream>
 
 namespace tokencli {
@@ -36,12 +40,76 @@ std::vector<std::string> table_row(const tokenadm::TokenInfo& t)
           t.last_used_at.value_or("-")};
 }
 
-void print_table(const std::vector<std::vector<std::string>>& rows)
+// The terminal's width when stdout is one; 0 (no limit) otherwise.
+std::size_t terminal_width()
+{
+  if (!isatty(STDOUT_FILENO)) {
+    return 0;
+  }
+  winsize ws{};
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+    return ws.ws_col;
+  }
+  return 0;
+}
+
+// Columns padded to their widest cell. On a terminal, the `droppable`
+// columns are left out and then the free-text ones (`shrinkable`) cut, with
+// "~", in that order, until the table fits its width; pipes and files always
+// get every column whole.
+void print_table(std::vector<std::vector<std::string>> rows, const std::vector<std::size_t>& shrinkable,
+                 const std::vector<std::size_t>& droppable)
 {
   std::vector<std::size_t> width(rows[0].size(), 0);
   for (const auto& r : rows) {
     for (std::size_t i = 0; i < r.size(); ++i) {
       width[i] = std::max(width[i], r[i].size());
+    }
+  }
+  if (const auto limit = terminal_width(); limit > 0) {
+    auto total = [&] {
+      std::size_t t = 0;
+      for (auto w : width) {
+        t += w + 2;
+      }
+      return t - 2;
+    };
+    std::vector<std::size_t> dropped;
+    for (auto i : droppable) {
+      if (total() <= limit) {
+        break;
+      }
+      dropped.push_back(i);
+      width[i] = 0;
+    }
+    while (total() > limit) {
+      std::size_t* widest = nullptr;
+      for (auto i : shrinkable) {
+        if (width[i] > 8 && (widest == nullptr || width[i] > *widest)) {
+          widest = &width[i];
+        }
+      }
+      if (widest == nullptr) {
+        break; // nothing left to cut: let the terminal wrap
+      }
+      --*widest;
+    }
+    for (auto& r : rows) {
+      for (auto i : shrinkable) {
+        if (r[i].size() > width[i]) {
+          r[i] = r[i].substr(0, width[i] - 1) + "~";
+        }
+      }
+    }
+    // Highest index first, so the others stay valid.
+    std::sort(dropped.rbegin(), dropped.rend());
+    for (auto& r : rows) {
+      for (auto i : dropped) {
+        r.erase(r.begin() + static_cast<std::ptrdiff_t>(i));
+      }
+    }
+    for (auto i : dropped) {
+      width.erase(width.begin() + static_cast<std::ptrdiff_t>(i));
     }
   }
   for (const auto& r : rows) {
@@ -123,7 +191,8 @@ Command setup_list(CLI::App& app, Globals& g)
               tokenadm::list_tokens(*db, filter, [&rows](const tokenadm::TokenInfo& t) {
                 rows.push_back(table_row(t));
               });
-              print_table(rows);
+              // On a narrow terminal CREATED goes first, then LAST-USED.
+              print_table(std::move(rows), {1, 2}, {5, 7});
             }
             std::cout << std::flush;
             return 0;

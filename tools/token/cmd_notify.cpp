@@ -26,7 +26,11 @@ Command setup_notify(CLI::App& app, Globals& g)
             const auto actor = tokenadm::current_actor();
             int sent = 0;
             int failed = 0;
-            for (const auto& t : tokenadm::expiring_unannounced(*db, within)) {
+            const auto due = tokenadm::expiring_unannounced(*db, within);
+            ProgressLine progress("announcing");
+            std::size_t done = 0;
+            for (const auto& t : due) {
+              progress.update(done++, due.size());
               const auto notice = tokenadm::notice_of("expiring", t);
               const auto to = tokenadm::recipients(g.cfg.email, notice);
               if (o->dry_run) {

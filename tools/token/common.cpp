@@ -347,6 +347,27 @@ namespace {
 bool g_quiet = false;
 } // namespace
 
+ProgressLine::ProgressLine(std::string what)
+  : m_what(std::move(what)), m_tty(isatty(STDERR_FILENO) != 0)
+{
+}
+
+ProgressLine::~ProgressLine()
+{
+  if (m_shown) {
+    std::cerr << "\r\033[K" << std::flush;
+  }
+}
+
+void ProgressLine::update(std::size_t done, std::size_t total)
+{
+  if (!m_tty || g_quiet) {
+    return;
+  }
+  std::cerr << "\rtoken: " << m_what << ' ' << done << '/' << total << std::flush;
+  m_shown = true;
+}
+
 void set_quiet(bool quiet)
 {
   g_quiet = quiet;

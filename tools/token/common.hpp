@@ -121,6 +121,26 @@ nlohmann::json token_json(const tokenadm::TokenInfo& t);
 // Prints one token's details as "key: value" lines.
 void print_details(const tokenadm::TokenInfo& t);
 
+// A progress line on stderr for long operations, only when stderr is a
+// terminal (cron and scripts see nothing); cleared when done.
+class ProgressLine {
+public:
+  explicit ProgressLine(std::string what);
+  ~ProgressLine();
+  ProgressLine(const ProgressLine&) = delete;
+  ProgressLine& operator=(const ProgressLine&) = delete;
+  void update(std::size_t done, std::size_t total);
+  tokenadm::Progress callback()
+  {
+    return [this](std::size_t done, std::size_t total) { update(done, total); };
+  }
+
+private:
+  std::string m_what;
+  bool m_tty;
+  bool m_shown = false;
+};
+
 // One line to stderr: "token: <message>". With --quiet only warnings
 // ("warning: ...") are printed; errors go through main's report().
 void note(const std::string& message);

@@ -76,12 +76,15 @@ void validate_new_token(const NewToken& spec, const Policy& policy);
 CreatedToken create_token(Db& db, const NewToken& spec, const Policy& policy,
                           const Hasher& hasher, const Actor& actor);
 
+// Told (done, total) now and then by long operations, for a progress line.
+using Progress = std::function<void(std::size_t done, std::size_t total)>;
+
 // Creates labels.size() tokens like `spec` (each with its label) in one
 // transaction through COPY, audit rows included; returned after the commit.
 std::vector<CreatedToken> create_tokens_bulk(Db& db, const NewToken& spec,
                                              const std::vector<std::string>& labels,
                                              const Policy& policy, const Hasher& hasher,
-                                             const Actor& actor);
+                                             const Actor& actor, const Progress& progress = {});
 
 struct Ensured {
   bool created = false;
@@ -162,7 +165,7 @@ struct ImportResult {
 // attributes of `spec` (owner, label, roles, scopes, expiry).
 ImportResult import_tokens(Db& db, const std::vector<std::string>& tokens, const NewToken& spec,
                            const Policy& policy, const Hasher& hasher, const Actor& actor,
-                           const std::string& source);
+                           const std::string& source, const Progress& progress = {});
 
 // Imports GroupServer's site token from its `option` table row
 // (component_id 'gs.auth.token', option_id 'authToken'); with
