@@ -91,21 +91,6 @@ std::string read_token_input(const VerifyOptions& o)
   return read_stdin();
 }
 
-void write_all(const std::string& text)
-{
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const auto n = ::write(STDOUT_FILENO, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      throw tokenadm::Error("output", std::string("cannot write answers: ") + std::strerror(errno));
-    }
-    done += static_cast<std::size_t>(n);
-  }
-}
-
 // Co-process mode: one token per line in, one answer per line out, in
 // order, flushed whenever the input pauses. Lines that arrive together are
 // checked together, in one query.
@@ -126,13 +111,7 @@ int run_batch(const Globals& g, const VerifyOptions& o, const tokenadm::VerifyRe
   while (!eof) {
     // Block for some input, then take whatever else is already there.
     do {
-      const auto n = ::read(STDIN_FILENO, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) {
-        continue;
-      }
-      if (n < 0) {
-        throw tokenadm::UsageError(std::string("cannot read input: ") + std::strerror(errno));
-      }
+      const auto n = read_some(STDIN_FILENO, buf, sizeof buf, "input");
       if (n == 0) {
         eof = true;
         if (!current.empty() || discarding) {
@@ -216,7 +195,7 @@ int run_batch(const Globals& g, const VerifyOptions& o, const tokenadm::VerifyRe
             for (std::size_t i = start; i < lines.size(); ++i) {
               out += "error unavailable\n";
             }
-            write_all(out);
+            write_fully(STDOUT_FILENO, out, "answers");
             note("lost the database connection and could not get it back: " + why);
             return 2;
           }
@@ -231,7 +210,7 @@ int run_batch(const Globals& g, const VerifyOptions& o, const tokenadm::VerifyRe
         out += a;
         out += '\n';
       }
-      write_all(out);
+      write_fully(STDOUT_FILENO, out, "answers");
     }
     lines.clear();
     too_long.clear();

@@ -206,19 +206,37 @@ TokenOutput::~TokenOutput()
   }
 }
 
-void TokenOutput::write_file(const std::string& text)
+std::size_t read_some(int fd, char* buf, std::size_t size, const std::string& what)
+{
+  for (;;) {
+    const auto n = ::read(fd, buf, size);
+    if (n >= 0) {
+      return static_cast<std::size_t>(n);
+    }
+    if (errno != EINTR) {
+      throw tokenadm::UsageError("cannot read " + what + ": " + std::strerror(errno));
+    }
+  }
+}
+
+void write_fully(int fd, const std::string& text, const std::string& what)
 {
   std::size_t done = 0;
   while (done < text.size()) {
-    const auto n = ::write(m_fd, text.data() + done, text.size() - done);
+    const auto n = ::write(fd, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) {
       continue;
     }
     if (n <= 0) {
-      throw tokenadm::Error("output", "--output " + m_output + ": " + std::strerror(errno));
+      throw tokenadm::Error("output", "cannot write " + what + ": " + std::strerror(errno));
     }
     done += static_cast<std::size_t>(n);
   }
+}
+
+void TokenOutput::write_file(const std::string& text)
+{
+  write_fully(m_fd, text, "--output " + m_output);
   const bool ok = ::fsync(m_fd) == 0;
   const bool closed = ::close(m_fd) == 0;
   m_fd = -1;
@@ -391,19 +409,13 @@ bool LineReader::next(std::string& line, bool& too_long)
       if (m_eof) {
         return any;
       }
-      const auto n = ::read(m_fd, m_buf, sizeof m_buf);
-      if (n < 0 && errno == EINTR) {
-        continue;
-      }
-      if (n < 0) {
-        throw tokenadm::UsageError(std::string("cannot read input: ") + std::strerror(errno));
-      }
+      const auto n = read_some(m_fd, m_buf, sizeof m_buf, "input");
       if (n == 0) {
         m_eof = true;
         continue;
       }
       m_pos = 0;
-      m_len = static_cast<std::size_t>(n);
+      m_len = n;
     }
     any = true;
     const char* start = m_buf + m_pos;

@@ -146,6 +146,11 @@ private:
 void note(const std::string& message);
 void set_quiet(bool quiet);
 
+// read(2) and write(2) that retry on EINTR and throw Error("io") with
+// `what` named on failure; write_fully writes all of `text`.
+std::size_t read_some(int fd, char* buf, std::size_t size, const std::string& what);
+void write_fully(int fd, const std::string& text, const std::string& what);
+
 // Buffered lines from a file descriptor, each at most `limit` bytes: a
 // longer line is drained (never held in memory) and reported too long.
 class LineReader {
