@@ -270,7 +270,12 @@ std::vector<RevokeOutcome> revoke_where(Db& db, const std::string& req_sql,
     "with req as (" + req_sql +
     "), upd as ("
     " update tokenadm.tokens t set revoked_at = now(), revoked_by = $3, revoke_reason = $2"
-    " where t.id in (select id from req) and (t.revoked_at is null or t.revoked_at > now())"
+    // clock_timestamp(), not now(): a revoke waiting on this row's lock
+    // re-checks it after the first commits, and its own now() (its start)
+    // can be earlier than the first one's revoked_at, which would make an
+    // already revoked token look scheduled and revoke it twice.
+    " where t.id in (select id from req)"
+    "  and (t.revoked_at is null or t.revoked_at > clock_timestamp())"
     " returning t.id, t.owner, t.revoked_at"
     "), aud as ("
     " insert into tokenadm.audit " + k_audit_cols +
