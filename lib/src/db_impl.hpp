@@ -1,4 +1,4 @@
-// Private to db.cpp/store.cpp/schema.cpp: the only place libpqxx is seen.
+// Private to db.cpp/store_*.cpp/schema.cpp: the only place libpqxx is seen.
 #pragma once
 
 #include "tokenadm/db.hpp"

@@ -1,0 +1,101 @@
+// Listing and showing tokens, and the expiry notification queries.
+#include "store_impl.hpp"
+
+#include "tokenadm/audit.hpp"
+#include "tokenadm/duration.hpp"
+#include "tokenadm/schema.hpp"
+#include "tokenadm/text.hpp"
+#include "tokenadm/token.hpp"
+
+#include <algorithm>
+
+namespace tokenadm {
+
+using namespace detail;
+
+void list_tokens(Db& db, const ListFilter& filter,
+                 const std::function<void(const TokenInfo&)>& sink)
+{
+  if (filter.role && std::find(k_roles.begin(), k_roles.end(), *filter.role) == k_roles.end()) {
+    throw UsageError("--role: unknown role '" + filter.role->substr(0, 32) + "'");
+  }
+  const std::string sql =
+    "declare tokenadm_list no scroll cursor for select * from (select " + k_info_cols
+    + " from tokenadm.tokens t where ($1::text is null or t.id = $1)"
+      " and ($2::text is null or t.owner = $2) and ($3::text is null or t.label = $3)"
+      " and ($4::text is null or $4 = any(t.roles) or 'all' = any(t.roles))"
+      " and ($5::bigint is null or (t.expires_at <= now() + make_interval(secs => $5::bigint)"
+      "  and " + k_active_sql + "))"
+      " and ($6::timestamptz is null or t.created_at < $6::timestamptz)"
+      " order by t.created_at, t.id) s where $7 = 'all' or s.state = $7";
+  const auto within = seconds_param(filter.expiring_within);
+  guarded(db, [&] {
+    pqxx::read_transaction tx(db.impl().conn);
+    require_schema_version(version_of(tx.exec("select " + k_version_sql)[0][0]));
+    tx.exec_params(sql, nullable(filter.id), nullable(filter.owner), nullable(filter.label),
+                   nullable(filter.role), nullable(within), nullable(filter.created_before),
+                   filter.state);
+    for (;;) {
+      const auto r = tx.exec("fetch 5000 from tokenadm_list");
+      for (const auto& row : r) {
+        sink(read_info(row));
+      }
+      if (r.size() < 5000) {
+        break;
+      }
+    }
+  });
+}
+
+TokenInfo show_token(Db& db, const std::string& id)
+{
+  if (!valid_id(id)) {
+    throw NotFound(printable_id(id) + ": a token ID has 10 characters");
+  }
+  std::optional<TokenInfo> found;
+  ListFilter f;
+  f.id = id;
+  list_tokens(db, f, [&](const TokenInfo& t) { found = t; });
+  if (!found) {
+    throw NotFound(id + ": no such token");
+  }
+  return *found;
+}
+
+std::vector<TokenInfo> expiring_unannounced(Db& db, std::int64_t within)
+{
+  return guarded(db, [&] {
+    pqxx::nontransaction tx(db.impl().conn);
+    require_schema_version(version_of(tx.exec("select " + k_version_sql)[0][0]));
+    return query_infos(tx,
+                       k_active_sql + " and t.expires_at <= now() + make_interval(secs => $1::bigint)"
+                       " and t.notified_expiry is distinct from t.expires_at",
+                       std::to_string(within));
+  });
+}
+
+bool claim_announcement(Db& db, const std::string& id, const Actor& actor)
+{
+  return guarded(db, [&] {
+    pqxx::nontransaction tx(db.impl().conn);
+    const auto r = tx.exec_params(
+      "with upd as (update tokenadm.tokens set notified_expiry = expires_at where id = $1"
+      " and notified_expiry is distinct from expires_at returning id, owner, expires_at),"
+      " aud as (insert into tokenadm.audit " + k_audit_cols +
+      " select now(), 'notify', upd.id, upd.owner, $2, nullif($3, ''), $4, 'ok',"
+      " 'expiring ' || " + iso("upd.expires_at") + " from upd)"
+      " select count(*) from upd",
+      id, actor.describe(), actor.sudo_user, actor.host);
+    return r[0][0].as<int>() == 1;
+  });
+}
+
+void release_announcement(Db& db, const std::string& id)
+{
+  guarded(db, [&] {
+    pqxx::nontransaction tx(db.impl().conn);
+    tx.exec_params("update tokenadm.tokens set notified_expiry = null where id = $1", id);
+  });
+}
+
+} // namespace tokenadm

@@ -1,0 +1,169 @@
+// Revoking and pruning tokens, by id or by bulk filter.
+#include "store_impl.hpp"
+
+#include "tokenadm/audit.hpp"
+#include "tokenadm/duration.hpp"
+#include "tokenadm/schema.hpp"
+#include "tokenadm/text.hpp"
+#include "tokenadm/token.hpp"
+
+#include <algorithm>
+
+namespace tokenadm {
+
+using namespace detail;
+
+namespace {
+
+// statement. $1 is the CTE's parameter, $2 reason, $3 actor, $4 sudo_user,
+// $5 host.
+std::vector<RevokeOutcome> revoke_where(Db& db, const std::string& req_sql,
+                                        const std::string& req_param,
+                                        const std::optional<std::string>& reason,
+                                        const Actor& actor)
+{
+  if (reason) {
+    check_text(*reason, "--reason", 1024);
+  }
+  const std::string sql =
+    "with req as (" + req_sql +
+    "), upd as ("
+    " update tokenadm.tokens t set revoked_at = now(), revoked_by = $3, revoke_reason = $2"
+    // clock_timestamp(), not now(): a revoke waiting on this row's lock
+    // re-checks it after the first commits, and its own now() (its start)
+    // can be earlier than the first one's revoked_at, which would make an
+    // already revoked token look scheduled and revoke it twice.
+    " where t.id in (select id from req)"
+    "  and (t.revoked_at is null or t.revoked_at > clock_timestamp())"
+    " returning t.id, t.owner, t.revoked_at"
+    "), aud as ("
+    " insert into tokenadm.audit " + k_audit_cols +
+    " select upd.revoked_at, 'revoke', upd.id, upd.owner, $3, nullif($4, ''), $5, 'ok', $2"
+    " from upd"
+    ")"
+    " select req.id, t.id is not null, upd.id is not null, "
+    + iso("coalesce(upd.revoked_at, t.revoked_at)") + ", " + k_version_sql
+    + ", t.owner, t.label, t.contact from req left join tokenadm.tokens t on t.id = req.id"
+      " left join upd on upd.id = req.id order by req.ord";
+  return guarded(db, [&] {
+    pqxx::nontransaction tx(db.impl().conn);
+    std::vector<RevokeOutcome> out;
+    for (const auto& row :
+         tx.exec_params(sql, req_param, nullable(reason), actor.describe(), actor.sudo_user,
+                        actor.host)) {
+      require_schema_version(version_of(row[4]));
+      RevokeOutcome o;
+      o.id = row[0].c_str();
+      o.status = !row[1].as<bool>()  ? RevokeOutcome::Status::unknown
+                 : row[2].as<bool>() ? RevokeOutcome::Status::revoked
+                                     : RevokeOutcome::Status::already_revoked;
+      o.revoked_at = opt(row[3]);
+      o.owner = row[5].is_null() ? "" : row[5].c_str();
+      o.label = row[6].is_null() ? "" : row[6].c_str();
+      o.contact = opt(row[7]);
+      out.push_back(std::move(o));
+    }
+    return out;
+  });
+}
+
+// The bulk selection as SQL over tokens t, from one JSON parameter $1:
+// {"owner": ..., "label": ..., "all_expired": bool}.
+const std::string k_bulk_where =
+  "(t.revoked_at is null or t.revoked_at > now())"
+  " and ((($1::jsonb->>'all_expired')::boolean and t.expires_at <= now())"
+  "  or (not ($1::jsonb->>'all_expired')::boolean"
+  "   and (t.expires_at is null or t.expires_at > now())"
+  "   and ($1::jsonb->>'owner' is null or t.owner = $1::jsonb->>'owner')"
+  "   and ($1::jsonb->>'label' is null or t.label = $1::jsonb->>'label')))";
+
+std::string bulk_param(const RevokeFilter& f)
+{
+  if (!f.owner && !f.label && !f.all_expired) {
+    throw UsageError("a bulk revoke needs --owner, --label or --all-expired");
+  }
+  if (f.all_expired && (f.owner || f.label)) {
+    throw UsageError("--all-expired goes alone, without --owner or --label");
+  }
+  return json{{"owner", f.owner ? json(*f.owner) : json(nullptr)},
+              {"label", f.label ? json(*f.label) : json(nullptr)},
+              {"all_expired", f.all_expired}}
+    .dump();
+}
+
+} // namespace
+
+std::vector<RevokeOutcome> revoke_tokens(Db& db, const std::vector<std::string>& ids,
+                                         const std::optional<std::string>& reason,
+                                         const Actor& actor)
+{
+  std::vector<std::string> known_shape;
+  for (const auto& id : ids) {
+    if (valid_id(id)) {
+      known_shape.push_back(id);
+    }
+  }
+  const auto out = revoke_where(db,
+                                "select id, min(ord) as ord from jsonb_array_elements_text($1::jsonb)"
+                                " with ordinality as x(id, ord) group by id",
+                                json(known_shape).dump(), reason, actor);
+  // Ids that cannot exist are reported unknown; input order, no repeats.
+  std::vector<RevokeOutcome> ordered;
+  for (const auto& id : ids) {
+    auto seen = [&](const RevokeOutcome& o) { return o.id == id; };
+    if (std::any_of(ordered.begin(), ordered.end(), seen)) {
+      continue;
+    }
+    auto it = std::find_if(out.begin(), out.end(), seen);
+    ordered.push_back(it != out.end() ? *it
+                                      : RevokeOutcome{id, RevokeOutcome::Status::unknown, {}, {}, {}, {}});
+  }
+  return ordered;
+}
+
+std::vector<RevokeOutcome> revoke_matching(Db& db, const RevokeFilter& filter,
+                                           const std::optional<std::string>& reason,
+                                           const Actor& actor)
+{
+  return revoke_where(db,
+                      "select t.id, row_number() over (order by t.created_at, t.id) as ord"
+                      " from tokenadm.tokens t where " + k_bulk_where,
+                      bulk_param(filter), reason, actor);
+}
+
+std::vector<TokenInfo> tokens_matching(Db& db, const RevokeFilter& filter)
+{
+  const auto param = bulk_param(filter);
+  return guarded(db, [&] {
+    pqxx::nontransaction tx(db.impl().conn);
+    return query_infos(tx, k_bulk_where, param);
+  });
+}
+
+std::vector<TokenInfo> prune_tokens(Db& db, std::int64_t older_than, bool dry_run,
+                                    const Actor& actor)
+{
+  const std::string where =
+    "(t.revoked_at < now() - make_interval(secs => $1::bigint)"
+    " or t.expires_at < now() - make_interval(secs => $1::bigint))";
+  return guarded(db, [&] {
+    pqxx::nontransaction tx(db.impl().conn);
+    if (dry_run) {
+      return query_infos(tx, where, std::to_string(older_than));
+    }
+    const std::string sql =
+      "with del as (delete from tokenadm.tokens t where " + where + " returning t.*),"
+      " aud as (insert into tokenadm.audit " + k_audit_cols +
+      "  select now(), 'prune', del.id, del.owner, $2, nullif($3, ''), $4, 'ok',"
+      "  'older than ' || $5 from del)"
+      " select " + k_info_cols + " from del t order by t.created_at, t.id";
+    std::vector<TokenInfo> out;
+    for (const auto& row : tx.exec_params(sql, older_than, actor.describe(), actor.sudo_user,
+                                          actor.host, format_duration(older_than))) {
+      out.push_back(read_info(row));
+    }
+    return out;
+  });
+}
+
+} // namespace tokenadm
