@@ -1,0 +1,86 @@
+// Options shared by subcommands: --format and the options that describe a new token.
+#include "common.hpp"
+
+#include <tokenadm/duration.hpp>
+#include <tokenadm/errors.hpp>
+#include <tokenadm/text.hpp>
+
+#include <algorithm>
+
+namespace tokencli {
+
+CLI::Option* add_format(CLI::App& app, Globals& g, std::string& format,
+                        const std::vector<std::string>& choices)
+{
+  return app
+    .add_option_function<std::string>(
+      "--format",
+      [&g, &format](const std::string& value) {
+        format = value;
+        g.json = value == "json";
+      },
+      "Output format: " + tokenadm::join(choices, "|") + " (default " + format + ")")
+    ->check(CLI::IsMember(choices))
+    ->type_name("FORMAT");
+}
+
+void add_token_options(CLI::App& app, TokenOptions& o, bool with_details)
+{
+  app.add_option("--owner", o.owner, "Who the token is for (empty: site-wide)");
+  app.add_option("--label", o.label, "What the token is for");
+  app.add_option("--role", o.roles, "api, feed, vcs, http or all (default all); repeatable")
+    ->delimiter(',')
+    ->type_name("ROLE");
+  app.add_option("--scope", o.scopes, "Limit to a scope (repo, group...); repeatable")
+    ->type_name("SCOPE");
+  if (with_details) {
+    app.add_option("--contact", o.contact, "Email address to notify about this token")
+      ->type_name("EMAIL");
+    app.add_option("--meta", o.meta, "Metadata key=value; repeatable")->type_name("KEY=VALUE");
+  }
+  auto* in = app.add_option("--expires-in", o.expires_in, "Lifetime: 30m, 12h, 90d, 1y")
+               ->type_name("DURATION");
+  auto* at = app.add_option("--expires-at", o.expires_at, "Expiry time, ISO 8601")
+               ->type_name("TIME");
+  auto* never = app.add_flag("--no-expiry", o.no_expiry, "Never expire (if the policy allows)");
+  in->excludes(at)->excludes(never);
+  at->excludes(never);
+}
+
+tokenadm::NewToken to_spec(const TokenOptions& o, const tokenadm::Config& cfg)
+{
+  tokenadm::NewToken spec;
+  spec.prefix = cfg.prefix;
+  spec.owner = o.owner;
+  spec.label = o.label;
+  if (!o.roles.empty()) {
+    spec.roles = o.roles;
+  } else if (std::find(cfg.policy.roles.begin(), cfg.policy.roles.end(), "all")
+             == cfg.policy.roles.end()) {
+    throw tokenadm::UsageError("--role is needed: the policy (token.roles) does not allow the "
+                               "default role 'all'; choose from "
+                               + tokenadm::join(cfg.policy.roles, ", "));
+  }
+  spec.scopes = o.scopes;
+  if (!o.contact.empty()) {
+    spec.contact = o.contact;
+  }
+  for (const auto& kv : o.meta) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos) {
+      throw tokenadm::UsageError("--meta '" + kv.substr(0, 64) + "': use key=value");
+    }
+    spec.meta.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  if (!o.expires_in.empty()) {
+    spec.expires_in = tokenadm::parse_duration(o.expires_in, "--expires-in");
+  }
+  if (!o.expires_at.empty()) {
+    spec.expires_at = o.expires_at;
+  }
+  spec.no_expiry = o.no_expiry;
+  tokenadm::validate_new_token(spec, cfg.policy);
+  return spec;
+}
+
+} // namespace tokencli
