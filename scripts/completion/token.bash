@@ -10,7 +10,7 @@
 # from the binary's --help.
 
 # The subcommands, in `token --help` order.
-_token_commands="init create ensure list show verify revoke rotate renew prune import audit notify config help"
+_token_commands="init create ensure list show verify revoke rotate renew prune import audit notify config scan help"
 
 _token_global_options="--dsn --config --timeout --quiet --help --version"
 
@@ -34,12 +34,13 @@ _token_options()
     notify) echo "--help --within --dry-run" ;;
     config) echo "--help" ;;
     "config show") echo "--help --format" ;;
+    scan) echo "--help --exclude --format" ;;
     help) echo "--help" ;;
   esac
 }
 
 # Options whose next word is their value (global ones included).
-_token_value_options=" --dsn --config --timeout --owner --label --role --scope --contact --meta --expires-in --expires-at --format --output --count --state --expiring-within --created-before --token-file --reason --overlap --older-than --token --action --since --until --limit --within "
+_token_value_options=" --dsn --config --timeout --owner --label --role --scope --contact --meta --expires-in --expires-at --format --output --count --state --expiring-within --created-before --token-file --reason --overlap --older-than --token --action --since --until --limit --within --exclude "
 
 # _token_values CMD OPTION: completes the value of OPTION into COMPREPLY.
 _token_values()
@@ -110,6 +111,13 @@ _token()
   fi
 
   case $cmd in
+    scan)
+      if [[ $cur != -* ]]; then
+        compopt -o filenames 2>/dev/null || true
+        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+        return 0
+      fi
+      ;;
     help)
       [[ $cur != -* ]] && mapfile -t COMPREPLY < <(compgen -W "${_token_commands% help}" -- "$cur")
       return 0

@@ -31,7 +31,7 @@ expect() {
   [ "$got" = "$want" ] || fail "'$*' offers '$got', wanted '$want'"
 }
 
-all_cmds="audit config create ensure help import init list notify prune renew revoke rotate show verify"
+all_cmds="audit config create ensure help import init list notify prune renew revoke rotate scan show verify"
 expect "$all_cmds" token ""
 expect "list" token li
 expect "renew revoke rotate" token r
@@ -60,6 +60,10 @@ touch "$tmp/keys.toml" "$tmp/keys.out" "$tmp/other"
 expect "$tmp/keys.out $tmp/keys.toml" token --config "$tmp/ke"
 expect "$tmp/keys.out $tmp/keys.toml" token create --output "$tmp/ke"
 expect "$tmp/keys.out $tmp/keys.toml" token verify --token-file "$tmp/ke"
+expect "$tmp/keys.out $tmp/keys.toml" token scan --exclude .git "$tmp/ke"
+expect "--exclude" token scan --ex
+expect "json text" token scan --format ""
+expect "" token scan --exclude ""
 
 # Drift: every long option `token SUB --help` prints is in the script's list
 # for SUB, and the script lists nothing the command does not have.
