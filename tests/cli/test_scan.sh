@@ -118,8 +118,9 @@ expect_out_exactly "$TMP/blob:2: $(id_of "${T[0]}") (tka)"
 
 # Many tokens at every offset: those that straddle a read buffer's end are
 # found, with the right line, from a file and from a pipe.
+# (Not remembered one by one: 300 secrets would make every check slow;
+# checked in one grep instead.)
 gen 300 >"$TMP/many-tokens"
-while read -r x; do remember_secret "$x"; done <"$TMP/many-tokens"
 python3 - "$TMP/many-tokens" "$TMP/many" "$TMP/many-want" <<'EOP'
 import random, sys
 toks = open(sys.argv[1]).read().split()
@@ -146,6 +147,7 @@ diff "$TMP/many-want" "$TMP/out" >/dev/null || fail "tokens across read buffers:
 sed -i "s|^$TMP/many|-|" "$TMP/many-want"
 cat "$TMP/many" | run_token 2 scan
 diff "$TMP/many-want" "$TMP/out" >/dev/null || fail "tokens across pipe reads: wrong findings"
+if grep -qFf "$TMP/many-tokens" "$TMP/out" "$TMP/err"; then fail "a secret leaked into the output"; fi
 
 # 1 GiB through stdin, in constant memory: the token at the end is found on
 # its line; a token split by a line break is not reported. The file is
