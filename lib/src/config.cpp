@@ -51,27 +51,60 @@ void check_owner(const std::string& path, const std::string& what, const struct 
   }
 }
 
-std::string read_file(const std::string& path, const std::string& what)
+struct Checked {
+  std::string text;
+  struct stat st {};
+};
+
+// Opens, then checks what was opened (fstat on that descriptor, so the file
+// cannot be swapped between check and read): a regular file owned by you
+// or root that neither group nor others can write. Whoever can write a
+// config or secret file can point tokenadm at a database they control, so
+// such a file is refused whatever it holds. `secret`: nor read.
+Checked read_checked(const std::string& path, const std::string& what, bool secret)
 {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not hang; it is refused below anyway.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
     throw ConfigError(what + " " + path + ": " + std::strerror(errno));
   }
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    const auto n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) {
-      continue;
+  Checked out;
+  try {
+    if (::fstat(fd, &out.st) != 0) {
+      throw ConfigError(what + " " + path + ": " + std::strerror(errno));
     }
-    if (n <= 0) {
-      break;
+    if (!S_ISREG(out.st.st_mode)) {
+      throw ConfigError(what + " " + path + ": not a regular file");
     }
-    out.append(buf, static_cast<std::size_t>(n));
-    if (out.size() > 1024 * 1024) {
-      ::close(fd);
-      throw ConfigError(what + " " + path + ": larger than 1 MiB");
+    check_owner(path, what, out.st);
+    if ((out.st.st_mode & 022) != 0) {
+      throw ConfigError(what + " " + path + " has mode " + octal_mode(out.st.st_mode)
+                        + " (group or others may write it): refused; chmod go-w " + path);
     }
+    if (secret && (out.st.st_mode & 077) != 0) {
+      throw ConfigError(what + " " + path + " has mode " + octal_mode(out.st.st_mode)
+                        + " (group or others may read it): refused; chmod 600 " + path);
+    }
+    char buf[4096];
+    for (;;) {
+      const auto n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0) {
+        throw ConfigError(what + " " + path + ": " + std::strerror(errno));
+      }
+      if (n == 0) {
+        break;
+      }
+      out.text.append(buf, static_cast<std::size_t>(n));
+      if (out.text.size() > 1024 * 1024) {
+        throw ConfigError(what + " " + path + ": larger than 1 MiB");
+      }
+    }
+  } catch (...) {
+    ::close(fd);
+    throw;
   }
   ::close(fd);
   return out;
@@ -178,9 +211,9 @@ private:
 
 void apply_file(Config& cfg, const std::string& path)
 {
-  const auto st = stat_or_throw(path, "config file");
-  check_owner(path, "config file", st);
-  const auto text = read_file(path, "config file");
+  const auto file = read_checked(path, "config file", false);
+  const auto& st = file.st;
+  const auto& text = file.text;
   toml::table doc;
   try {
     doc = toml::parse(text, path);
@@ -360,8 +393,7 @@ void check_secret_file(const std::string& path, const std::string& what)
 
 std::string read_secret_file(const std::string& path, const std::string& what)
 {
-  check_secret_file(path, what);
-  auto text = read_file(path, what);
+  auto text = read_checked(path, what, true).text;
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) {
     text.pop_back();
   }

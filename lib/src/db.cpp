@@ -33,3 +33,19 @@ std::string iso(const std::string& expr)
 }
 
 } // namespace tokenadm
+
+#include "tokenadm/cancel.hpp"
+
+namespace tokenadm {
+
+bool cancel_statement(Db& db) noexcept
+{
+  try {
+    db.impl().conn.cancel_query();
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+} // namespace tokenadm

@@ -4,6 +4,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <vector>
@@ -67,17 +68,31 @@ std::vector<std::string> secrets_of(const std::string& dsn)
   }
   if (auto opts = parse(dsn)) {
     for (auto* o = opts.get(); o->keyword != nullptr; ++o) {
-      if (o->val != nullptr && *o->val != '\0' && std::string_view(o->keyword) == "password") {
+      const std::string_view key = o->keyword;
+      if (o->val != nullptr && *o->val != '\0' && (key == "password" || key == "sslpassword")) {
         out.emplace_back(o->val);
       }
     }
   }
-  // The raw (maybe %-encoded) password of a URI: scheme://user:PASSWORD@host
+  // The raw (maybe %-encoded) password of a URI: scheme://user:PASSWORD@host,
+  // up to the last '@' before the host, since an unencoded '@' in a
+  // password makes libpq quote the rest ("PartTwo@host") in its message.
+  // Each '@'-separated piece is masked too.
   if (const auto s = dsn.find("://"); s != std::string::npos) {
-    const auto at = dsn.find('@', s + 3);
-    const auto colon = dsn.find(':', s + 3);
+    const auto end = dsn.find_first_of("?", s + 3);
+    const auto authority = dsn.substr(s + 3, end == std::string::npos ? end : end - s - 3);
+    const auto at = authority.rfind('@');
+    const auto colon = authority.find(':');
     if (at != std::string::npos && colon != std::string::npos && colon < at) {
-      out.push_back(dsn.substr(colon + 1, at - colon - 1));
+      const auto password = authority.substr(colon + 1, at - colon - 1);
+      out.push_back(password);
+      for (std::size_t b = 0; b <= password.size();) {
+        const auto e = std::min(password.find('@', b), password.size());
+        if (e - b >= 3) {
+          out.push_back(password.substr(b, e - b));
+        }
+        b = e + 1;
+      }
     }
   }
   std::erase_if(out, [](const std::string& s) { return s.empty(); });
@@ -163,6 +178,11 @@ bool dsn_has_password(const std::string& dsn)
 
 std::string mask_dsn(const std::string& dsn)
 {
+  // A DSN libpq cannot parse cannot be told apart into secret and not:
+  // none of it is shown.
+  if (!dsn.empty() && !parse(dsn)) {
+    return "*** (not a DSN libpq can parse; not shown)";
+  }
   return mask_secrets(dsn, dsn);
 }
 

@@ -86,7 +86,7 @@ Command setup_audit(CLI::App& app, Globals& g)
                 std::cout << header;
               }
               if (o->format == "json") {
-                std::cout << (first ? "[\n" : ",\n") << audit_json(e).dump();
+                std::cout << (first ? "[" : ",") << audit_json(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
               } else if (o->format == "tsv") {
                 std::cout << e.at << '\t' << e.action << '\t' << cell(e.token_id) << '\t'
                           << cell(e.owner) << '\t' << e.outcome << '\t' << cell(e.actor) << '\t'
@@ -103,10 +103,11 @@ Command setup_audit(CLI::App& app, Globals& g)
                           << pad(cell(e.owner), 7) << pad(e.outcome, 9) << pad(e.actor, 7)
                           << reason << '\n';
               }
+              check_stdout();
               first = false;
             });
             if (o->format == "json") {
-              std::cout << (first ? "[]\n" : "\n]\n");
+              std::cout << (first ? "[]\n" : "]\n");
             } else if (first && o->format == "table") {
               std::cout << header;
             }

@@ -52,7 +52,7 @@ int create_bulk(Globals& g, Options& o, const tokenadm::NewToken& spec, bool cou
                                            progress.callback());
   }
   // Committed: only now do the tokens leave the process.
-  o.out.emit_all(created);
+  o.out.emit_all(*db, created);
   return 0;
 }
 
@@ -92,7 +92,7 @@ Command setup_create(CLI::App& app, Globals& g)
             const auto created =
               tokenadm::create_token(*db, spec, g.cfg.policy, hasher, tokenadm::current_actor());
             // Committed: only now does the token leave the process.
-            o->out.emit(created);
+            o->out.emit(*db, created);
             announce(g, *db, tokenadm::notice_of("created", created.info));
             return 0;
           }};
@@ -136,7 +136,7 @@ Command setup_ensure(CLI::App& app, Globals& g)
             const auto r =
               tokenadm::ensure_token(*db, spec, g.cfg.policy, hasher, tokenadm::current_actor());
             if (r.created) {
-              o->out.emit(*r.token, {{"created", true}});
+              o->out.emit(*db, *r.token, {{"created", true}});
               announce(g, *db, tokenadm::notice_of("created", r.token->info));
               return 0;
             }
@@ -145,7 +145,7 @@ Command setup_ensure(CLI::App& app, Globals& g)
             if (o->out.format() == "json") {
               auto j = token_json(r.existing);
               j["created"] = false;
-              std::cout << j.dump() << '\n';
+              std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
             }
             if (isatty(STDERR_FILENO)) {
               note("an active token " + r.existing.id + " exists for owner '" + spec.owner

@@ -9,6 +9,25 @@
 
 namespace tokencli {
 
+namespace {
+
+// The ids of imported tokens, committed; if they cannot be printed the
+// import is withdrawn (revoked, audited) rather than left unreported.
+void print_ids(tokenadm::Db& db, const std::vector<std::string>& ids)
+{
+  mark_committed();
+  try {
+    for (const auto& id : ids) {
+      std::cout << id << '\n';
+    }
+    flush_stdout();
+  } catch (const tokenadm::Error& e) {
+    withdraw(db, ids, e.what());
+  }
+}
+
+} // namespace
+
 Command setup_import(CLI::App& app, Globals& g)
 {
   struct Options {
@@ -37,9 +56,7 @@ Command setup_import(CLI::App& app, Globals& g)
               const auto r = tokenadm::import_from_gs(*db, spec, g.cfg.policy,
                                                       tokenadm::Hasher(g.cfg), actor,
                                                       o->remove_plaintext);
-              for (const auto& id : r.ids) {
-                std::cout << id << '\n';
-              }
+              print_ids(*db, r.ids);
               note(r.ids.empty() ? "gs's token was imported before: nothing to do"
                                  : "imported gs's token as " + r.ids.front());
               if (o->remove_plaintext) {
@@ -80,9 +97,7 @@ Command setup_import(CLI::App& app, Globals& g)
               r = tokenadm::import_tokens(*db, tokens, spec, g.cfg.policy, tokenadm::Hasher(g.cfg),
                                           actor, "import", progress.callback());
             }
-            for (const auto& id : r.ids) {
-              std::cout << id << '\n';
-            }
+            print_ids(*db, r.ids);
             note("imported " + std::to_string(r.ids.size()) + " token(s)"
                  + (r.duplicates ? ", " + std::to_string(r.duplicates) + " already present" : ""));
             return 0;

@@ -121,6 +121,7 @@ void print_table(std::vector<std::vector<std::string>> rows, const std::vector<s
       }
     }
     std::cout << line << '\n';
+    check_stdout();
   }
 }
 
@@ -173,16 +174,18 @@ Command setup_list(CLI::App& app, Globals& g)
                           << tokenadm::join(t.roles, ",") << '\t' << t.state << '\t' << t.created_at << '\t'
                           << t.expires_at.value_or("") << '\t' << t.last_used_at.value_or("")
                           << '\n';
+                check_stdout();
               });
             } else if (o->format == "json") {
               // "[" only once a row (or the end) shows the query worked, so
               // a failure prints one {"error": ...} document and nothing else.
               bool first = true;
               tokenadm::list_tokens(*db, filter, [&first](const tokenadm::TokenInfo& t) {
-                std::cout << (first ? "[\n" : ",\n") << token_json(t).dump();
+                std::cout << (first ? "[" : ",") << token_json(t).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+                check_stdout();
                 first = false;
               });
-              std::cout << (first ? "[]\n" : "\n]\n");
+              std::cout << (first ? "[]\n" : "]\n");
             } else {
               // The table needs every row for its column widths; tsv and
               // json stream.
@@ -210,10 +213,11 @@ Command setup_show(CLI::App& app, Globals& g)
   sub->add_option("id", o->id, "Token ID")->required()->type_name("ID");
   add_format(*sub, g, o->format, {"text", "json"});
   return {sub, [&g, o] {
+            set_subject(o->id);
             auto db = connect(g);
             const auto t = tokenadm::show_token(*db, o->id);
             if (o->format == "json") {
-              std::cout << token_json(t).dump() << '\n';
+              std::cout << token_json(t).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
             } else {
               print_details(t);
             }

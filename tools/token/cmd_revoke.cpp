@@ -65,6 +65,9 @@ Command setup_revoke(CLI::App& app, Globals& g)
                      + "; it is in your shell history now");
               }
             }
+            if (!o->ids.empty()) {
+              set_subject(o->ids.front());
+            }
             auto db = connect(g);
             const auto reason =
               o->reason.empty() ? std::nullopt : std::optional<std::string>(o->reason);

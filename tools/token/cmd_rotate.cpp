@@ -33,12 +33,13 @@ Command setup_rotate(CLI::App& app, Globals& g)
             if (!o->expires_in.empty()) {
               expires_in = tokenadm::parse_duration(o->expires_in, "--expires-in");
             }
+            set_subject(o->id);
             o->out.open();
             auto db = connect(g);
             const auto r = tokenadm::rotate_token(*db, o->id, overlap, expires_in, g.cfg.policy,
                                                   tokenadm::Hasher(g.cfg), g.cfg.prefix,
                                                   tokenadm::current_actor());
-            o->out.emit(r.token, {{"replaces", r.old_id}, {"old_revoked_at", r.old_revoked_at}});
+            o->out.emit(*db, r.token, {{"replaces", r.old_id}, {"old_revoked_at", r.old_revoked_at}});
             const std::string what =
               "It replaces " + r.old_id + ", which "
               + (overlap == 0 ? std::string("is revoked") : "stays valid until " + r.old_revoked_at)
@@ -72,7 +73,7 @@ Command setup_renew(CLI::App& app, Globals& g)
             const auto t = tokenadm::renew_token(*db, o->id, expires_in, g.cfg.policy,
                                                  tokenadm::current_actor());
             if (o->format == "json") {
-              std::cout << token_json(t).dump() << '\n';
+              std::cout << token_json(t).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
             } else {
               std::cout << t.expires_at.value_or("never") << '\n';
             }

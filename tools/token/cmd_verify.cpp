@@ -47,23 +47,12 @@ std::string first_line(int fd)
 // From a terminal the token is read without echo.
 std::string read_stdin()
 {
-  termios old{};
-  const bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
-  if (!tty) {
+  const EchoOff quiet(STDIN_FILENO);
+  if (!quiet.active()) {
     return first_line(STDIN_FILENO);
   }
-  termios quiet = old;
-  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-  tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
   std::cerr << "token: paste the token, then Enter: " << std::flush;
-  std::string line;
-  try {
-    line = first_line(STDIN_FILENO);
-  } catch (...) {
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-    throw;
-  }
-  tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+  auto line = first_line(STDIN_FILENO);
   std::cerr << '\n';
   return line;
 }
@@ -99,8 +88,8 @@ int run_batch(const Globals& g, const VerifyOptions& o, const tokenadm::VerifyRe
   const tokenadm::Hasher hasher(g.cfg);
   // Connected when the first well-formed token needs the database, so a
   // stream of malformed ones never touches it.
-  std::unique_ptr<tokenadm::Db> db;
-  alarm(0); // the deadline applies per batch, not to the whole stream
+  DbHandle db;
+  disarm_deadline(); // the deadline applies per batch, not to the whole stream
   constexpr std::size_t k_max_batch = 10000;
   std::vector<std::string> lines; // complete lines waiting for an answer
   std::vector<bool> too_long;
@@ -173,10 +162,10 @@ int run_batch(const Globals& g, const VerifyOptions& o, const tokenadm::VerifyRe
               db = connect(g);
             }
             results = tokenadm::verify_batch(*db, tokens, req, hasher);
-            alarm(0);
+            disarm_deadline();
             break;
           } catch (const tokenadm::Error& e) {
-            alarm(0);
+            disarm_deadline();
             // Not connected yet (the first connect failed): exit 1 as any
             // command that cannot make its initial connection.
             if (!db || (e.code() != "unavailable" && e.code() != "connect")) {
@@ -276,7 +265,7 @@ Command setup_verify(CLI::App& app, Globals& g)
                    + " instead: this one stops working at " + v.stops_at.value_or("?"));
             }
             if (o->format == "json") {
-              std::cout << nlohmann::json{{"valid", true}, {"id", v.id}, {"owner", v.owner}}.dump()
+              std::cout << nlohmann::json{{"valid", true}, {"id", v.id}, {"owner", v.owner}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                         << '\n';
             } else {
               std::cout << v.owner << '\n';

@@ -59,12 +59,57 @@ void announce(const Globals& g, tokenadm::Db& db, const tokenadm::Notice& notice
 std::pair<std::string, std::string> effective_dsn(const Globals& g,
                                                   const std::string& positional_dsn = {});
 
-// Connects with the DSN resolved in SPEC order. After it returns, a
-// deadline expiry exits 2 rather than 1.
-std::unique_ptr<tokenadm::Db> connect(const Globals& g, const std::string& positional_dsn = {});
+// Closes a connection, first taking it away from the deadline's watchdog.
+struct DbCloser {
+  void operator()(tokenadm::Db* db) const noexcept;
+};
+using DbHandle = std::unique_ptr<tokenadm::Db, DbCloser>;
 
-// Arms the whole-command deadline (0 disables).
+// Connects with the DSN resolved in SPEC order. Only a deadline that
+// expires while connecting exits 1; once connected, an expired deadline
+// cancels the running statement on the server (its transaction rolls
+// back) and the command fails with deadline_fired() set.
+DbHandle connect(const Globals& g, const std::string& positional_dsn = {});
+
+// First thing in main: fds 0-2 open (/dev/null where closed, the wrong way
+// round so a write to a closed stdout still fails), SIGPIPE ignored, and
+// INT/TERM/HUP/QUIT undo EchoOff and set_cleanup_file before dying.
+void init_process();
+
+// Arms the whole-command deadline (0 disables); disarm stops it.
 void arm_deadline(int seconds);
+void disarm_deadline();
+bool deadline_fired();
+int deadline_seconds();
+// The command's change is committed; a deadline after it says so.
+void mark_committed();
+// The token a command works on, named by a deadline's "see token show ID".
+void set_subject(const std::string& id);
+// A file to remove if the process dies (deadline, signal) before it is
+// complete.
+void set_cleanup_file(const std::string& path);
+void clear_cleanup_file();
+
+// Terminal echo off on `fd` (when it is a terminal) for the object's life,
+// restored also when the process dies on a deadline or a signal.
+class EchoOff {
+public:
+  explicit EchoOff(int fd);
+  ~EchoOff();
+  EchoOff(const EchoOff&) = delete;
+  EchoOff& operator=(const EchoOff&) = delete;
+  bool active() const { return m_active; }
+
+private:
+  bool m_active = false;
+};
+
+// Flushes stdout and throws Error("output") (Error("epipe") when the
+// reader has gone) if anything written to it was lost.
+void flush_stdout();
+// The same without flushing, for a loop that writes rows: call it right
+// after writing, while errno still tells why a write failed.
+void check_stdout();
 
 // Adds --format with the given choices, storing into `format` and setting
 // g.json when it is json.
@@ -103,13 +148,21 @@ public:
   // existing() says so.
   void open(bool tolerate_existing = false);
   bool existing() const { return m_existing; }
-  void emit(const tokenadm::CreatedToken& created, const nlohmann::json& extra = {});
+  // A token that cannot be delivered (a full disk, a closed stdout or
+  // pipe) is revoked again in a new transaction (reason "output failed",
+  // audited) and Error("output") names its id: no active token is left
+  // that nobody received.
+  void emit(tokenadm::Db& db, const tokenadm::CreatedToken& created,
+            const nlohmann::json& extra = {});
   // Bulk: one token per line (text), one JSON array, or all into --output.
-  void emit_all(const std::vector<tokenadm::CreatedToken>& created);
+  void emit_all(tokenadm::Db& db, const std::vector<tokenadm::CreatedToken>& created);
   const std::string& format() const { return m_format; }
 
 private:
   void write_file(const std::string& text);
+  void write_all(const std::vector<tokenadm::CreatedToken>& created, const nlohmann::json& extra);
+  void write_stdout(const std::vector<tokenadm::CreatedToken>& created,
+                    const nlohmann::json& extra, const std::string& text);
 
   std::string m_format = "text";
   std::string m_output;
@@ -118,6 +171,12 @@ private:
 };
 
 nlohmann::json token_json(const tokenadm::TokenInfo& t);
+
+// After a committed change whose output failed: revokes `ids` in a new
+// transaction (reason "output failed") and throws Error("output") naming
+// them and `cause`.
+[[noreturn]] void withdraw(tokenadm::Db& db, const std::vector<std::string>& ids,
+                           const std::string& cause);
 
 // Prints one token's details as "key: value" lines.
 void print_details(const tokenadm::TokenInfo& t);

@@ -6,11 +6,12 @@
 #include <tokenadm/errors.hpp>
 
 #include <iostream>
+#include <string_view>
 
 namespace {
 
 int report(const tokencli::Globals& g, const std::string& code, const std::string& message,
-           int status)
+           int status, nlohmann::json extra = nlohmann::json::object())
 {
   auto safe = tokenadm::redact_tokens(message);
   for (auto& c : safe) {
@@ -18,9 +19,13 @@ int report(const tokencli::Globals& g, const std::string& code, const std::strin
       c = ' ';
     }
   }
-  std::cerr << "token: " << safe << '\n';
+  std::cerr << "token: " << safe << '\n' << std::flush;
   if (g.json) {
-    std::cout << nlohmann::json{{"error", {{"code", code}, {"message", safe}}}}.dump() << '\n';
+    extra["error"] = {{"code", code}, {"message", safe}};
+    std::cout << extra.dump(
+                   -1, ' ', false, nlohmann::json::error_handler_t::replace)
+              << '\n';
+    std::cout.flush();
   }
   return status;
 }
@@ -42,6 +47,22 @@ int print_help(const tokencli::Globals& g, const CLI::App& app, const std::strin
   return 0;
 }
 
+// --format json anywhere in argv, read by hand: a parse error can come
+// before CLI11 has seen the option, and its answer must be JSON too.
+bool wants_json(int argc, char** argv)
+{
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--") {
+      break;
+    }
+    if (a == "--format=json" || (a == "--format" && i + 1 < argc && std::string_view(argv[i + 1]) == "json")) {
+      return true;
+    }
+  }
+  return false;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -49,6 +70,7 @@ int main(int argc, char** argv)
   // Output is written through std::cout only: no need to keep it in step
   // with C stdio, and unsynchronised it is buffered.
   std::ios::sync_with_stdio(false);
+  tokencli::init_process();
   tokencli::Globals g;
   CLI::App app{"token: create, list, revoke, rotate and verify authentication tokens kept in "
                "PostgreSQL"};
@@ -92,6 +114,7 @@ int main(int argc, char** argv)
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     // CLI11's own codes (100+) never leave: a usage error is 2.
+    g.json = g.json || wants_json(argc, argv);
     return report(g, "usage", std::string(e.what()) + " (see token --help)", 2);
   }
 
@@ -112,12 +135,34 @@ int main(int argc, char** argv)
     tokencli::arm_deadline(g.timeout);
     for (const auto& c : commands) {
       if (c.app->parsed()) {
-        return c.run();
+        const int status = c.run();
+        tokencli::flush_stdout();
+        return status;
       }
     }
     return report(g, "usage", "no subcommand given (see token --help)", 2);
   } catch (const tokenadm::Error& e) {
-    return report(g, e.code(), e.what(), e.exit_code());
+    if (e.code() == "epipe") {
+      // The reader went away (`token list | head -1`): not worth a word.
+      return 2;
+    }
+    if (tokencli::deadline_fired() && e.code() != "output") {
+      // The deadline cancelled the statement on the server: its
+      // transaction was rolled back (a lost COMMIT says "outcome unknown").
+      const std::string what = e.what();
+      const bool unknown = what.find("outcome is unknown") != std::string::npos;
+      return report(g, "timeout",
+                    "timed out: the command did not finish within --timeout ("
+                      + std::to_string(tokencli::deadline_seconds()) + "s)"
+                      + (unknown ? "; outcome unknown: " + what : "; cancelled, nothing was changed"),
+                    2);
+    }
+    nlohmann::json extra = nlohmann::json::object();
+    if (dynamic_cast<const tokenadm::TokenRejected*>(&e) != nullptr) {
+      // verify's answer, failed: {"valid": false, "reason": ...}.
+      extra = {{"valid", false}, {"reason", e.code()}};
+    }
+    return report(g, e.code(), e.what(), e.exit_code(), extra);
   } catch (const std::exception& e) {
     return report(g, "internal", std::string("internal error: ") + e.what(), 2);
   }

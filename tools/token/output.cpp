@@ -2,6 +2,7 @@
 #include "common.hpp"
 
 #include <tokenadm/errors.hpp>
+#include <tokenadm/identity.hpp>
 #include <tokenadm/text.hpp>
 
 #include <fcntl.h>
@@ -34,6 +35,7 @@ void TokenOutput::open(bool tolerate_existing)
     throw tokenadm::UsageError("--output " + m_output + ": " + std::strerror(errno)
                                + (errno == EEXIST ? " (it is never overwritten)" : ""));
   }
+  set_cleanup_file(m_output);
 }
 
 TokenOutput::~TokenOutput()
@@ -41,6 +43,7 @@ TokenOutput::~TokenOutput()
   if (m_fd >= 0) {
     ::close(m_fd);
     ::unlink(m_output.c_str());
+    clear_cleanup_file();
   }
 }
 
@@ -51,34 +54,14 @@ void TokenOutput::write_file(const std::string& text)
   const bool closed = ::close(m_fd) == 0;
   m_fd = -1;
   if (!ok || !closed) {
-    throw tokenadm::Error("output", "--output " + m_output + ": " + std::strerror(errno));
+    const int e = errno;
+    ::unlink(m_output.c_str());
+    throw tokenadm::Error("output", "--output " + m_output + ": " + std::strerror(e));
   }
 }
 
-void TokenOutput::emit(const tokenadm::CreatedToken& created, const nlohmann::json& extra)
-{
-  if (m_fd >= 0) {
-    write_file(created.token + "\n");
-  }
-  if (m_format == "json") {
-    auto j = token_json(created.info);
-    if (m_output.empty()) {
-      j["token"] = created.token;
-    }
-    for (const auto& [k, v] : extra.items()) {
-      j[k] = v;
-    }
-    std::cout << j.dump() << '\n' << std::flush;
-  } else if (m_output.empty()) {
-    std::cout << created.token << '\n' << std::flush;
-  }
-  if (isatty(STDERR_FILENO)) {
-    note("created " + created.info.id + " (owner '" + created.info.owner + "', expires "
-         + created.info.expires_at.value_or("never") + ")");
-  }
-}
-
-void TokenOutput::emit_all(const std::vector<tokenadm::CreatedToken>& created)
+void TokenOutput::write_all(const std::vector<tokenadm::CreatedToken>& created,
+                            const nlohmann::json& extra)
 {
   std::string text;
   text.reserve(created.size() * 56);
@@ -89,24 +72,100 @@ void TokenOutput::emit_all(const std::vector<tokenadm::CreatedToken>& created)
   if (m_fd >= 0) {
     write_file(text);
   }
+  try {
+    write_stdout(created, extra, text);
+  } catch (...) {
+    if (!m_output.empty() && !m_existing) {
+      ::unlink(m_output.c_str()); // the token in it is withdrawn
+    }
+    throw;
+  }
+  // Delivered: a signal from now on leaves the file alone.
+  clear_cleanup_file();
+}
+
+void TokenOutput::write_stdout(const std::vector<tokenadm::CreatedToken>& created,
+                               const nlohmann::json& extra, const std::string& text)
+{
+  const bool bulk = extra.is_null() || !extra.is_object();
   if (m_format == "json") {
-    std::cout << '[';
-    bool first = true;
-    for (const auto& c : created) {
+    auto one = [&](const tokenadm::CreatedToken& c) {
       auto j = token_json(c.info);
       if (m_output.empty()) {
         j["token"] = c.token;
       }
-      std::cout << (first ? "\n" : ",\n") << j.dump();
-      first = false;
+      if (!bulk) {
+        for (const auto& [k, v] : extra.items()) {
+          j[k] = v;
+        }
+      }
+      return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    };
+    if (bulk) {
+      std::cout << '[';
+      bool first = true;
+      for (const auto& c : created) {
+        std::cout << (first ? "" : ",") << one(c);
+        first = false;
+      }
+      std::cout << "]\n";
+    } else {
+      std::cout << one(created.front()) << '\n';
     }
-    std::cout << "\n]\n" << std::flush;
   } else if (m_output.empty()) {
-    std::cout << text << std::flush;
+    std::cout << text;
+  }
+  flush_stdout();
+}
+
+void TokenOutput::emit(tokenadm::Db& db, const tokenadm::CreatedToken& created,
+                       const nlohmann::json& extra)
+{
+  mark_committed();
+  set_subject(created.info.id);
+  try {
+    write_all({created}, extra.is_object() ? extra : nlohmann::json::object());
+  } catch (const tokenadm::Error& e) {
+    withdraw(db, {created.info.id}, e.what());
+  }
+  if (isatty(STDERR_FILENO)) {
+    note("created " + created.info.id + " (owner '" + created.info.owner + "', expires "
+         + created.info.expires_at.value_or("never") + ")");
+  }
+}
+
+void TokenOutput::emit_all(tokenadm::Db& db, const std::vector<tokenadm::CreatedToken>& created)
+{
+  mark_committed();
+  try {
+    write_all(created, nullptr);
+  } catch (const tokenadm::Error& e) {
+    std::vector<std::string> ids;
+    ids.reserve(created.size());
+    for (const auto& c : created) {
+      ids.push_back(c.info.id);
+    }
+    withdraw(db, ids, e.what());
   }
   if (isatty(STDERR_FILENO)) {
     note("created " + std::to_string(created.size()) + " tokens");
   }
+}
+
+void withdraw(tokenadm::Db& db, const std::vector<std::string>& ids, const std::string& cause)
+{
+  std::string named = ids.empty() ? std::string() : ids.front();
+  if (ids.size() > 1) {
+    named += " and " + std::to_string(ids.size() - 1) + " more";
+  }
+  try {
+    tokenadm::revoke_tokens(db, ids, std::string("output failed"), tokenadm::current_actor());
+  } catch (const tokenadm::Error& e) {
+    throw tokenadm::Error("output", cause + "; revoking " + named
+                                      + " again failed too, revoke it by hand: " + e.what());
+  }
+  throw tokenadm::Error("output", cause + ": revoked " + named
+                                    + " again (reason 'output failed'), nobody received it");
 }
 
 nlohmann::json token_json(const tokenadm::TokenInfo& t)
@@ -161,6 +220,30 @@ void print_details(const tokenadm::TokenInfo& t)
   line("revoked_by", t.revoked_by.value_or(""));
   line("revoke_reason", t.revoke_reason.value_or(""));
   line("replaced_by", t.replaced_by.value_or(""));
+}
+
+} // namespace tokencli
+
+namespace tokencli {
+
+void flush_stdout()
+{
+  errno = 0;
+  std::cout.flush();
+  check_stdout();
+}
+
+void check_stdout()
+{
+  if (std::cout) {
+    return;
+  }
+  const int e = errno;
+  if (e == EPIPE) {
+    throw tokenadm::Error("epipe", "cannot write to stdout: the reader has gone");
+  }
+  throw tokenadm::Error("output", std::string("cannot write to stdout: ")
+                                    + (e != 0 ? std::strerror(e) : "write error"));
 }
 
 } // namespace tokencli
