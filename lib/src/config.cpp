@@ -307,6 +307,39 @@ void apply_file(Config& cfg, const std::string& path)
            e.smtp_password = read_secret_file(password_file, "email.smtp_password_file");
          }
        }},
+      {"serve",
+       [&](const toml::node& n) {
+         if (!n.is_table()) {
+           r.fail(n, "serve", "expected a [serve] table");
+         }
+         auto& sv = cfg.serve;
+         auto num = [&](int& field, const char* key, int lo, int hi) {
+           return [&field, key, lo, hi, &r](const toml::node& v) {
+             field = r.integer(v, std::string("serve.") + key, lo, hi);
+           };
+         };
+         r.table(*n.as_table(), "serve.",
+                 {
+                   {"listen", [&](const toml::node& v) { sv.listen = r.strings(v, "serve.listen"); }},
+                   {"auth_path",
+                    [&](const toml::node& v) { sv.auth_path = r.str(v, "serve.auth_path"); }},
+                   {"trusted_proxies",
+                    [&](const toml::node& v) {
+                      sv.trusted_proxies = r.strings(v, "serve.trusted_proxies");
+                    }},
+                   {"allow_query_token",
+                    [&](const toml::node& v) {
+                      sv.allow_query_token = r.boolean(v, "serve.allow_query_token");
+                    }},
+                   {"threads", num(sv.threads, "threads", 1, 256)},
+                   {"max_connections", num(sv.max_connections, "max_connections", 1, 1000000)},
+                   {"connection_timeout", num(sv.connection_timeout, "connection_timeout", 1, 3600)},
+                   {"request_timeout", num(sv.request_timeout, "request_timeout", 1, 3600)},
+                   {"max_header_size", num(sv.max_header_size, "max_header_size", 1024, 1048576)},
+                   {"pool_size", num(sv.pool_size, "pool_size", 1, 256)},
+                   {"drain_timeout", num(sv.drain_timeout, "drain_timeout", 0, 3600)},
+                 });
+       }},
     });
   if (secret && (st.st_mode & 077) != 0) {
     throw ConfigError("config file " + path + " holds a password and has mode "
@@ -373,6 +406,11 @@ void validate(const Config& cfg)
   if (cfg.digest != "sha256" && cfg.digest != "hmac-sha256") {
     throw ConfigError(where("token.digest") + ": '" + cfg.digest.substr(0, 32)
                       + "' is not sha256 or hmac-sha256");
+  }
+  if (cfg.serve.auth_path.empty() || cfg.serve.auth_path[0] != '/'
+      || cfg.serve.auth_path == "/healthz" || cfg.serve.auth_path == "/metrics") {
+    throw ConfigError(where("serve.auth_path") + ": '" + cfg.serve.auth_path.substr(0, 64)
+                      + "' is not a path starting with / (other than /healthz and /metrics)");
   }
   if (cfg.digest == "hmac-sha256" && cfg.pepper_file.empty()) {
     throw ConfigError(where("token.digest") + ": hmac-sha256 needs token.pepper_file");
@@ -505,6 +543,21 @@ std::vector<ShownSetting> show_config(const Config& cfg, const std::string& effe
     {"email.app_email_from", e.app_email_from, src("email.app_email_from")},
     {"email.email_prefix", e.email_prefix, src("email.email_prefix")},
     {"email.email_to", e.email_to, src("email.email_to")},
+    {"serve.listen", list(cfg.serve.listen), src("serve.listen")},
+    {"serve.auth_path", cfg.serve.auth_path, src("serve.auth_path")},
+    {"serve.trusted_proxies", list(cfg.serve.trusted_proxies), src("serve.trusted_proxies")},
+    {"serve.allow_query_token", yes(cfg.serve.allow_query_token), src("serve.allow_query_token")},
+    {"serve.threads", std::to_string(cfg.serve.threads), src("serve.threads")},
+    {"serve.max_connections", std::to_string(cfg.serve.max_connections),
+     src("serve.max_connections")},
+    {"serve.connection_timeout", std::to_string(cfg.serve.connection_timeout),
+     src("serve.connection_timeout")},
+    {"serve.request_timeout", std::to_string(cfg.serve.request_timeout),
+     src("serve.request_timeout")},
+    {"serve.max_header_size", std::to_string(cfg.serve.max_header_size),
+     src("serve.max_header_size")},
+    {"serve.pool_size", std::to_string(cfg.serve.pool_size), src("serve.pool_size")},
+    {"serve.drain_timeout", std::to_string(cfg.serve.drain_timeout), src("serve.drain_timeout")},
   };
 }
 

@@ -5,6 +5,7 @@
 #include "tokenadm/digest.hpp"
 #include "tokenadm/dsn.hpp"
 #include "tokenadm/errors.hpp"
+#include "tokenadm/schema.hpp"
 #include "tokenadm/store.hpp"
 
 #include <algorithm>
@@ -42,6 +43,10 @@ struct Verifier::Impl {
       return lease;
     }
     ++open; // reserved while connecting, which happens outside the lock
+    if (to_replace > 0) {
+      --to_replace;
+      ++reconnects;
+    }
     lock.unlock();
     try {
       return Lease{std::make_unique<Db>(dsn, connect_timeout), false};
@@ -68,8 +73,10 @@ struct Verifier::Impl {
     {
       const std::lock_guard lock(mutex);
       --open;
+      ++to_replace;
       if (drop_idle) {
         open -= idle.size();
+        to_replace += idle.size();
         closing.swap(idle);
       }
     }
@@ -85,7 +92,60 @@ struct Verifier::Impl {
   std::condition_variable freed;
   std::vector<std::unique_ptr<Db>> idle;
   std::size_t open = 0; // idle + leased + being opened
+  std::size_t to_replace = 0; // connections dropped and not opened again yet
+  unsigned long long reconnects = 0;
+
+  // Runs fn(db) on a pooled connection. A pooled connection that turns out
+  // to be lost is dropped (with the idle ones) and fn is tried once more on
+  // a new one. Exceptions other than TokenRejected drop the connection.
+  template <class Fn> auto with_connection(Fn&& fn)
+  {
+    for (int attempt = 0;; ++attempt) {
+      auto lease = acquire();
+      try {
+        auto out = fn(*lease.db);
+        release(std::move(lease.db));
+        return out;
+      } catch (const TokenRejected&) {
+        release(std::move(lease.db));
+        throw;
+      } catch (const DbError& e) {
+        const bool lost = e.code() == "unavailable";
+        discard(lost);
+        // A pooled connection that died while idle says nothing about the
+        // server now: one more try, on a new connection.
+        if (lost && lease.reused && attempt == 0) {
+          continue;
+        }
+        throw;
+      } catch (...) {
+        discard(false);
+        throw;
+      }
+    }
+  }
 };
+
+namespace {
+
+// A failure (not a rejection) as a result's reason and message.
+template <class Result> void set_failure(Result& r, std::exception_ptr ep)
+{
+  try {
+    std::rethrow_exception(ep);
+  } catch (const ConnectError& e) {
+    r.reason = "unavailable";
+    r.message = redact_tokens(e.what());
+  } catch (const DbError& e) {
+    r.reason = e.code() == "unavailable" || e.code() == "schema" ? e.code() : "error";
+    r.message = redact_tokens(e.what());
+  } catch (const std::exception& e) {
+    r.reason = "error";
+    r.message = redact_tokens(e.what());
+  }
+}
+
+} // namespace
 
 Verifier::Verifier(const std::string& dsn, VerifierOptions options)
   : m_impl(std::make_unique<Impl>(dsn, options.connect_timeout.value_or(k_default_connect_timeout),
@@ -104,7 +164,7 @@ Verifier::Verifier(const Config& config, VerifierOptions options)
     options.touch = false;
     options.audit = false;
   }
-  m_impl = std::make_unique<Impl>(resolve_dsn({}, {}, config.dsn),
+  m_impl = std::make_unique<Impl>(resolve_dsn(options.dsn.value_or(""), {}, config.dsn),
                                   options.connect_timeout.value_or(config.connect_timeout),
                                   options, Hasher(config));
 }
@@ -122,56 +182,102 @@ VerifyResult Verifier::verify(const std::string& token, std::optional<std::strin
     precheck_token(token);
     const VerifyRequest req{std::move(role), std::move(scope), m_impl->options.touch,
                             m_impl->options.audit};
-    for (int attempt = 0;; ++attempt) {
-      auto lease = m_impl->acquire();
-      try {
-        const auto v = verify_token(*lease.db, token, req, m_impl->hasher);
-        if (m_impl->options.fetch_roles) {
-          r.roles = show_token(*lease.db, v.id).roles;
-        } else if (req.role) {
-          r.roles = {*req.role};
-        }
-        r.id = v.id;
-        r.owner = v.owner;
-        r.ok = true;
-        m_impl->release(std::move(lease.db));
-        return r;
-      } catch (const TokenRejected&) {
-        m_impl->release(std::move(lease.db));
-        throw;
-      } catch (const DbError& e) {
-        const bool lost = e.code() == "unavailable";
-        m_impl->discard(lost);
-        // A pooled connection that died while idle says nothing about the
-        // server now: one more try, on a new connection.
-        if (lost && lease.reused && attempt == 0) {
-          continue;
-        }
-        throw;
-      } catch (...) {
-        m_impl->discard(false);
-        throw;
+    const auto v = m_impl->with_connection([&](Db& db) {
+      auto verified = verify_token(db, token, req, m_impl->hasher);
+      if (m_impl->options.fetch_roles) {
+        r.roles = show_token(db, verified.id).roles;
+      } else if (req.role) {
+        r.roles = {*req.role};
       }
-    }
+      return verified;
+    });
+    r.id = v.id;
+    r.owner = v.owner;
+    r.ok = true;
+    return r;
   } catch (const TokenRejected& e) {
     // Messages are safe by contract (errors.hpp); redacting is insurance.
     r.reason = e.reason();
     r.message = redact_tokens(e.what());
-  } catch (const ConnectError& e) {
-    r.reason = "unavailable";
-    r.message = redact_tokens(e.what());
-  } catch (const DbError& e) {
-    r.reason = e.code() == "unavailable" || e.code() == "schema" ? e.code() : "error";
-    r.message = redact_tokens(e.what());
-  } catch (const std::exception& e) {
-    r.reason = "error";
-    r.message = redact_tokens(e.what());
+  } catch (...) {
+    set_failure(r, std::current_exception());
   }
   r.ok = false;
   r.id.clear();
   r.owner.clear();
   r.roles.clear();
   return r;
+}
+
+std::vector<VerifyResult> Verifier::verify_many(const std::vector<std::string>& tokens,
+                                                std::optional<std::string> role,
+                                                std::optional<std::string> scope)
+{
+  std::vector<VerifyResult> out(tokens.size());
+  std::vector<std::string> query;
+  std::vector<std::size_t> slot;
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    try {
+      precheck_token(tokens[i]);
+      query.push_back(tokens[i]);
+      slot.push_back(i);
+    } catch (const TokenRejected& e) {
+      out[i].reason = e.reason();
+      out[i].message = redact_tokens(e.what());
+    }
+  }
+  if (query.empty()) {
+    return out;
+  }
+  const VerifyRequest req{std::move(role), std::move(scope), m_impl->options.touch,
+                          m_impl->options.audit};
+  try {
+    const auto answers = m_impl->with_connection(
+      [&](Db& db) { return verify_batch(db, query, req, m_impl->hasher); });
+    for (std::size_t k = 0; k < answers.size(); ++k) {
+      auto& r = out[slot[k]];
+      r.ok = answers[k].ok;
+      if (r.ok) {
+        r.id = answers[k].id;
+        r.owner = answers[k].owner;
+        if (req.role) {
+          r.roles = {*req.role};
+        }
+      } else {
+        r.reason = answers[k].reason;
+        r.message = r.reason;
+      }
+    }
+  } catch (...) {
+    const auto ep = std::current_exception();
+    for (const auto i : slot) {
+      set_failure(out[i], ep);
+    }
+  }
+  return out;
+}
+
+Verifier::Health Verifier::check()
+{
+  Health h;
+  try {
+    h.schema_version = m_impl->with_connection([](Db& db) { return schema_version(db); });
+    require_schema_version(h.schema_version);
+    h.ok = true;
+  } catch (...) {
+    set_failure(h, std::current_exception());
+  }
+  return h;
+}
+
+Verifier::Stats Verifier::stats() const
+{
+  const std::lock_guard lock(m_impl->mutex);
+  Stats s;
+  s.idle = m_impl->idle.size();
+  s.in_use = m_impl->open - s.idle;
+  s.reconnects = m_impl->reconnects;
+  return s;
 }
 
 } // namespace tokenadm

@@ -10,7 +10,7 @@
 # from the binary's --help.
 
 # The subcommands, in `token --help` order.
-_token_commands="init create ensure list show verify revoke rotate renew prune import audit notify config scan help"
+_token_commands="init create ensure list show verify revoke rotate renew prune import audit notify config scan serve help"
 
 _token_global_options="--dsn --config --timeout --quiet --help --version"
 
@@ -32,6 +32,7 @@ _token_options()
     import) echo "--help --owner --label --role --scope --expires-in --expires-at --no-expiry --from-gs --remove-plaintext" ;;
     audit) echo "--help --token --owner --action --since --until --limit --format" ;;
     notify) echo "--help --within --dry-run" ;;
+    serve) echo "--help --listen --no-touch --no-audit" ;;
     config) echo "--help" ;;
     "config show") echo "--help --format" ;;
     scan) echo "--help --exclude --format" ;;
@@ -40,7 +41,7 @@ _token_options()
 }
 
 # Options whose next word is their value (global ones included).
-_token_value_options=" --dsn --config --timeout --owner --label --role --scope --contact --meta --expires-in --expires-at --format --output --count --state --expiring-within --created-before --token-file --reason --overlap --older-than --token --action --since --until --limit --within --exclude "
+_token_value_options=" --dsn --config --timeout --owner --label --role --scope --contact --meta --expires-in --expires-at --format --output --count --state --expiring-within --created-before --token-file --reason --overlap --older-than --token --action --since --until --limit --within --exclude --listen "
 
 # _token_values CMD OPTION: completes the value of OPTION into COMPREPLY.
 _token_values()

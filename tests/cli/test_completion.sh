@@ -31,9 +31,11 @@ expect() {
   [ "$got" = "$want" ] || fail "'$*' offers '$got', wanted '$want'"
 }
 
-all_cmds="audit config create ensure help import init list notify prune renew revoke rotate scan show verify"
+all_cmds="audit config create ensure help import init list notify prune renew revoke rotate scan serve show verify"
 expect "$all_cmds" token ""
 expect "list" token li
+expect "scan serve show" token s
+expect "--listen" token serve --li
 expect "renew revoke rotate" token r
 expect "$all_cmds" token --dsn "host=x" ""
 expect "$all_cmds" token --timeout 5 --quiet ""

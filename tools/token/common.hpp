@@ -50,6 +50,7 @@ Command setup_config(CLI::App& app, Globals& g);
 Command setup_audit(CLI::App& app, Globals& g);
 Command setup_notify(CLI::App& app, Globals& g);
 Command setup_scan(CLI::App& app, Globals& g);
+Command setup_serve(CLI::App& app, Globals& g);
 
 // Mails a notice after a committed change; a failure is a warning on
 // stderr (and an audit row), never a failed command.

@@ -98,6 +98,7 @@ int main(int argc, char** argv)
     tokencli::setup_prune(app, g),  tokencli::setup_import(app, g), tokencli::setup_audit(app, g),
     tokencli::setup_notify(app, g), tokencli::setup_config(app, g),
     tokencli::setup_scan(app, g),
+    tokencli::setup_serve(app, g),
   };
   // git-like: `token help create` is `token create --help`.
   std::string help_topic;

@@ -26,6 +26,24 @@ struct EmailConfig {
   std::string email_to;
 };
 
+// [serve]: token serve, the forward-auth HTTP endpoint.
+struct ServeConfig {
+  // "HOST:PORT", "[V6]:PORT" or "unix:/path"; --listen replaces the list.
+  std::vector<std::string> listen{"127.0.0.1:8099"};
+  std::string auth_path = "/verify";
+  // Peers whose X-Forwarded-For / X-Real-IP are believed: addresses, CIDR
+  // ranges, or "unix" for peers on a unix socket.
+  std::vector<std::string> trusted_proxies;
+  bool allow_query_token = false; // RFC 6750 ?access_token=
+  int threads = 2;                // HTTP threads per listening socket
+  int max_connections = 1024;     // per listening socket
+  int connection_timeout = 30;    // seconds a connection may sit idle
+  int request_timeout = 10;       // seconds for a request's headers to arrive
+  int max_header_size = 8192;     // bytes of request line and headers
+  int pool_size = 4;              // database connections
+  int drain_timeout = 30;         // seconds SIGTERM waits for answers in flight
+};
+
 struct Config {
   std::string path;                // the file read; empty when none was found
   std::string dsn;                 // from dsn or dsn_file (not the environment)
@@ -38,6 +56,7 @@ struct Config {
   std::string pepper_file;
   std::vector<std::string> previous_pepper_files;
   EmailConfig email;
+  ServeConfig serve;
   // key -> where its value came from: "default", "FILE:LINE",
   // "env TOKENADM_X", "flag --x".
   std::map<std::string, std::string> sources;
