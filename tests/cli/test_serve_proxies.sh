@@ -155,7 +155,6 @@ if [ -n "$CADDY" ]; then
 {
   admin off
   auto_https off
-  persist_config off
   storage file_system $CD/data
 }
 http://127.0.0.1:$CPORT {
