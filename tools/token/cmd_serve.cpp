@@ -63,7 +63,7 @@ tokenadm::ServerOptions server_options(const Globals& g, const ServeOptions& o,
 
 int run(Globals& g, const ServeOptions& o)
 {
-  alarm(0); // --timeout bounds a command, not a server
+  disarm_deadline(); // --timeout bounds a command, not a server
   // Signals are taken by sigwait() below; every thread the server starts
   // inherits this mask.
   sigset_t set;
