@@ -24,6 +24,9 @@ std::string subject_of(const Notice& n)
   if (n.type == "rotated") {
     return who + " rotated (" + n.id + ")";
   }
+  if (n.type == "suspended" || n.type == "resumed") {
+    return who + " " + n.type + " (" + n.id + ")";
+  }
   return who + " expires " + n.expires_at.value_or("soon") + " (" + n.id + ")";
 }
 
@@ -64,7 +67,8 @@ std::optional<std::string> send_notice(const EmailConfig& email, const Notice& n
                 "  ID:       " + n.id + "\n"
                 "  Owner:    " + (n.owner.empty() ? "(site-wide)" : n.owner) + "\n"
                 "  Label:    " + n.label + "\n"
-              + (n.type == "revoked" ? std::string()
+              + (n.type == "revoked" || n.type == "suspended" || n.type == "resumed"
+                   ? std::string()
                                      : "  Expires:  " + n.expires_at.value_or("never") + "\n")
               + "  By:       " + actor.describe() + " on " + actor.host + "\n"
               + (n.detail.empty() ? "" : "\n" + n.detail + "\n")

@@ -10,7 +10,7 @@ namespace {
 
 // Migration N (1-based) takes the schema from version N-1 to N. Append only:
 // a released migration is never edited.
-constexpr std::array<const char*, 3> k_migrations{{
+constexpr std::array<const char*, 4> k_migrations{{
   R"sql(
 create table tokenadm.tokens (
   id            text primary key,
@@ -65,6 +65,18 @@ create unique index audit_verify_failed_idx on tokenadm.audit (bucket, reason, a
   where action = 'verify-failed';
 create index audit_owner_idx on tokenadm.audit (owner);
 alter table tokenadm.tokens add column notified_expiry timestamptz;
+)sql",
+  // 4: verify-time policy: address ranges, a use limit and its count,
+  // suspension, and the last client addresses ([{"addr", "at"}], newest
+  // first, at most 5). Constant defaults: no table rewrite.
+  R"sql(
+alter table tokenadm.tokens add column allow_from cidr[],
+  add column max_uses integer check (max_uses > 0),
+  add column uses integer not null default 0,
+  add column suspended_at timestamptz,
+  add column suspended_by text,
+  add column suspend_reason text,
+  add column used_from jsonb not null default '[]';
 )sql",
 }};
 

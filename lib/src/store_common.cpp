@@ -44,6 +44,19 @@ TokenInfo read_info(const pqxx::row& r)
   t.revoked_by = opt(r[13]);
   t.revoke_reason = opt(r[14]);
   t.replaced_by = opt(r[15]);
+  t.allow_from = split_words(r[16].c_str(), ",");
+  if (!r[17].is_null()) {
+    t.max_uses = r[17].as<std::int64_t>();
+  }
+  t.uses = r[18].as<std::int64_t>();
+  t.suspended_at = opt(r[19]);
+  t.suspended_by = opt(r[20]);
+  t.suspend_reason = opt(r[21]);
+  if (std::string_view(r[22].c_str()) != "[]") {
+    for (const auto& e : json::parse(r[22].c_str())) {
+      t.used_from.emplace_back(e.value("addr", ""), e.value("at", ""));
+    }
+  }
   return t;
 }
 
@@ -89,6 +102,16 @@ std::string hex_array(const std::vector<StoredDigest>& digests)
     out += (out.size() > 1 ? "," : "") + d.hex;
   }
   return out + "}";
+}
+
+std::string used_from_sql(const std::string& row, const std::string& addr_sql)
+{
+  return "case when " + addr_sql + " is null then " + row + ".used_from else"
+         " (select coalesce(jsonb_agg(x.e order by x.o), '[]'::jsonb) from (select e, o from ("
+         " select jsonb_build_object('addr', host(" + addr_sql + "), 'at', " + iso("now()")
+         + ") as e, 0::bigint as o union all select e, o from jsonb_array_elements(" + row
+         + ".used_from) with ordinality as p(e, o) where p.e->>'addr' <> host(" + addr_sql
+         + ")) y order by y.o limit 5) x) end";
 }
 
 std::string text_array(const std::vector<std::string>& items)

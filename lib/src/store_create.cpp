@@ -1,6 +1,7 @@
 // Creating tokens: create, ensure, import, create --count (COPY).
 #include "store_impl.hpp"
 
+#include "tokenadm/address.hpp"
 #include "tokenadm/audit.hpp"
 #include "tokenadm/duration.hpp"
 #include "tokenadm/schema.hpp"
@@ -21,7 +22,7 @@ namespace {
 //  $1 id $2 digest $3 hash_alg $4 key_id $5 owner $6 label $7 roles json
 //  $8 scopes json $9 contact $10 meta json $11 expires_in s $12 expires_at
 //  $13 no_expiry $14 max_ttl s $15 schema version $16 actor $17 sudo_user
-//  $18 host $19 action $20 source
+//  $18 host $19 action $20 source $21 allow_from cidr[] literal $22 max_uses
 const std::string k_insert_sql =
   "with v as ("
   " select " + k_version_sql + " as ver, now() as now,"
@@ -29,9 +30,10 @@ const std::string k_insert_sql =
   "  else coalesce(now() + make_interval(secs => $11::bigint), $12::timestamptz) end as exp"
   "), ins as ("
   " insert into tokenadm.tokens (id, digest, hash_alg, key_id, owner, label, roles, scopes,"
-  "  contact, meta, created_at, created_by, expires_at, source)"
+  "  contact, meta, created_at, created_by, expires_at, source, allow_from, max_uses)"
   " select $1, $2, $3, $4, $5, $6, array(select jsonb_array_elements_text($7::jsonb)),"
-  "  array(select jsonb_array_elements_text($8::jsonb)), $9, $10::jsonb, v.now, $16, v.exp, $20"
+  "  array(select jsonb_array_elements_text($8::jsonb)), $9, $10::jsonb, v.now, $16, v.exp, $20,"
+  "  $21::cidr[], $22::integer"
   " from v where v.ver = $15 and (v.exp is null or (v.exp > v.now"
   "  and v.exp <= v.now + make_interval(secs => $14::bigint)))"
   " on conflict do nothing"
@@ -41,12 +43,23 @@ const std::string k_insert_sql =
   "  details)"
   " select ins.created_at, $19, ins.id, ins.owner, $16, nullif($17, ''), $18, 'ok',"
   "  jsonb_build_object('label', $6::text, 'roles', $7::jsonb, 'scopes', $8::jsonb,"
-  "  'expires_at', " + iso("v.exp") + ", 'source', $20::text)"
+  "  'expires_at', " + iso("v.exp") + ", 'source', $20::text, 'allow_from', $21::cidr[],"
+  "  'max_uses', $22::integer)"
   " from ins, v"
   ")"
   " select v.ver, " + iso("v.exp") + ", v.exp > v.now,"
   "  v.exp <= v.now + make_interval(secs => $14::bigint), ins.id is not null, "
   + iso("ins.created_at") + " from v left join ins on true";
+
+std::optional<std::string> allow_param(const NewToken& spec)
+{
+  return spec.allow_from.empty() ? std::nullopt : std::optional(text_array(spec.allow_from));
+}
+
+std::optional<std::string> max_uses_param(const NewToken& spec)
+{
+  return spec.max_uses ? std::optional(std::to_string(*spec.max_uses)) : std::nullopt;
+}
 
 json meta_json(const Meta& meta)
 {
@@ -79,7 +92,7 @@ bool insert_token(pqxx::transaction_base& tx, const std::string& id,
     json(spec.roles).dump(), json(spec.scopes).dump(), nullable(spec.contact),
     meta_json(spec.meta).dump(), nullable(expires_in), nullable(spec.expires_at), spec.no_expiry,
     policy.max_ttl, expected_schema_version(), actor.describe(), actor.sudo_user, actor.host,
-    action, source);
+    action, source, nullable(allow_param(spec)), nullable(max_uses_param(spec)));
   require_schema_version(version_of(row[0]));
   if (!row[1].is_null() && !row[2].as<bool>()) {
     throw UsageError("the expiry " + std::string(row[1].c_str())
@@ -103,6 +116,8 @@ bool insert_token(pqxx::transaction_base& tx, const std::string& id,
   info.created_at = row[5].c_str();
   info.created_by = actor.describe();
   info.expires_at = opt(row[1]);
+  info.allow_from = spec.allow_from;
+  info.max_uses = spec.max_uses;
   return true;
 }
 
@@ -168,6 +183,14 @@ void validate_new_token(const NewToken& spec, const Policy& policy)
     if (k.empty()) {
       throw UsageError("--meta: the key cannot be empty (use key=value)");
     }
+  }
+  for (const auto& range : spec.allow_from) {
+    if (parse_cidr(range, "--allow-from") != range) {
+      throw UsageError("--allow-from: '" + range.substr(0, 64) + "' is not in canonical form");
+    }
+  }
+  if (spec.max_uses && (*spec.max_uses < 1 || *spec.max_uses > 2147483647)) {
+    throw UsageError("--max-uses must be between 1 and 2147483647");
   }
   const int choices =
     (spec.expires_in ? 1 : 0) + (spec.expires_at ? 1 : 0) + (spec.no_expiry ? 1 : 0);
@@ -355,10 +378,12 @@ std::vector<CreatedToken> create_tokens_bulk(Db& db, const NewToken& spec,
                            std::vector<std::string>{"id", "digest", "hash_alg", "key_id", "owner",
                                                     "label", "roles", "scopes", "meta",
                                                     "created_by", "source", "expires_at",
-                                                    "contact"});
+                                                    "contact", "allow_from", "max_uses"});
       const auto creator = actor.describe();
       const char* exp_text = exp ? exp->c_str() : nullptr;
       const char* contact = nullable(spec.contact);
+      const auto allow = allow_param(spec);
+      const auto max_uses = max_uses_param(spec);
       for (const auto& label : labels) {
         if (progress && out.size() % 5000 == 0) {
           progress(out.size(), labels.size());
@@ -368,7 +393,8 @@ std::vector<CreatedToken> create_tokens_bulk(Db& db, const NewToken& spec,
         const auto id = parse_token(c.token).id;
         const auto d = hasher.make(c.token);
         copy << std::make_tuple(id, d.hex, d.hash_alg, d.key_id, spec.owner, label, roles, scopes,
-                                meta, creator, std::string("bulk"), exp_text, contact);
+                                meta, creator, std::string("bulk"), exp_text, contact,
+                                nullable(allow), nullable(max_uses));
         c.info.id = id;
         c.info.owner = spec.owner;
         c.info.label = label;
@@ -376,6 +402,8 @@ std::vector<CreatedToken> create_tokens_bulk(Db& db, const NewToken& spec,
         c.info.scopes = spec.scopes;
         c.info.contact = spec.contact;
         c.info.meta = spec.meta;
+        c.info.allow_from = spec.allow_from;
+        c.info.max_uses = spec.max_uses;
         c.info.state = "active";
         c.info.created_at = created_at;
         c.info.created_by = creator;

@@ -22,6 +22,7 @@ using nlohmann::json;
 inline const std::string k_state_sql =
   "case when t.revoked_at is not null and t.revoked_at <= now() then 'revoked'"
   " when t.expires_at is not null and t.expires_at <= now() then 'expired'"
+  " when t.suspended_at is not null then 'suspended'"
   " else 'active' end";
 
 inline const std::string k_active_sql =
@@ -36,7 +37,9 @@ inline const std::string k_info_cols =
   " t.contact, t.meta::text, "
   + k_state_sql + " as state, " + iso("t.created_at") + ", t.created_by, " + iso("t.expires_at")
   + ", " + iso("t.last_used_at") + ", " + iso("t.revoked_at")
-  + ", t.revoked_by, t.revoke_reason, t.replaced_by";
+  + ", t.revoked_by, t.revoke_reason, t.replaced_by, array_to_string(t.allow_from, ','),"
+  " t.max_uses, t.uses, " + iso("t.suspended_at") + ", t.suspended_by, t.suspend_reason,"
+  " t.used_from::text";
 
 // The audit columns every change fills; the values are $A.. placeholders
 // bound by audit_params().
@@ -58,6 +61,11 @@ int version_of(const pqxx::field& f);
 
 // A text[] literal of hex digests (no quoting needed).
 std::string hex_array(const std::vector<StoredDigest>& digests);
+
+// The address list to store after a use from `addr_sql` (an inet
+// expression, or null for none) by token row `row`: that address first
+// with the time now, then the others, at most 5.
+std::string used_from_sql(const std::string& row, const std::string& addr_sql);
 
 // A text[] literal of arbitrary strings, quoted for PostgreSQL.
 std::string text_array(const std::vector<std::string>& items);

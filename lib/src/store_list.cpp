@@ -1,6 +1,7 @@
 // Listing and showing tokens, and the expiry notification queries.
 #include "store_impl.hpp"
 
+#include "tokenadm/address.hpp"
 #include "tokenadm/audit.hpp"
 #include "tokenadm/duration.hpp"
 #include "tokenadm/schema.hpp"
@@ -19,6 +20,9 @@ void list_tokens(Db& db, const ListFilter& filter,
   if (filter.role && std::find(k_roles.begin(), k_roles.end(), *filter.role) == k_roles.end()) {
     throw UsageError("--role: unknown role '" + filter.role->substr(0, 32) + "'");
   }
+  if (filter.used_from) {
+    (void)parse_cidr(*filter.used_from, "--used-from");
+  }
   const std::string sql =
     "declare tokenadm_list no scroll cursor for select * from (select " + k_info_cols
     + " from tokenadm.tokens t where ($1::text is null or t.id = $1)"
@@ -27,6 +31,8 @@ void list_tokens(Db& db, const ListFilter& filter,
       " and ($5::bigint is null or (t.expires_at <= now() + make_interval(secs => $5::bigint)"
       "  and " + k_active_sql + "))"
       " and ($6::timestamptz is null or t.created_at < $6::timestamptz)"
+      " and ($8::cidr is null or exists (select 1 from jsonb_array_elements(t.used_from) e"
+      "  where (e->>'addr')::inet <<= $8::cidr))"
       " order by t.created_at, t.id) s where $7 = 'all' or s.state = $7";
   const auto within = seconds_param(filter.expiring_within);
   guarded(db, [&] {
@@ -34,7 +40,7 @@ void list_tokens(Db& db, const ListFilter& filter,
     require_schema_version(version_of(tx.exec("select " + k_version_sql)[0][0]));
     tx.exec_params(sql, nullable(filter.id), nullable(filter.owner), nullable(filter.label),
                    nullable(filter.role), nullable(within), nullable(filter.created_before),
-                   filter.state);
+                   filter.state, nullable(filter.used_from));
     for (;;) {
       const auto r = tx.exec("fetch 5000 from tokenadm_list");
       for (const auto& row : r) {

@@ -167,3 +167,102 @@ std::vector<TokenInfo> prune_tokens(Db& db, std::int64_t older_than, bool dry_ru
 }
 
 } // namespace tokenadm
+
+namespace tokenadm {
+
+using namespace detail;
+
+namespace {
+
+// Suspends (or resumes) the ids the `req` CTE selects (columns id, ord),
+// in one statement: $1 the CTE's parameter, $2 reason, $3 actor, $4
+// sudo_user, $5 host. Revoked tokens are left alone.
+std::vector<SuspendOutcome> suspend_where(Db& db, const std::string& req_sql,
+                                          const std::string& req_param, bool suspend,
+                                          const std::optional<std::string>& reason,
+                                          const Actor& actor)
+{
+  if (reason) {
+    check_text(*reason, "--reason", 1024);
+  }
+  const std::string set = suspend
+                            ? "suspended_at = now(), suspended_by = $3, suspend_reason = $2"
+                            : "suspended_at = null, suspended_by = null, suspend_reason = null";
+  const std::string sql =
+    "with req as (" + req_sql +
+    "), upd as ("
+    " update tokenadm.tokens t set " + set +
+    " where t.id in (select id from req) and (t.revoked_at is null or t.revoked_at > now())"
+    " and t.suspended_at is " + (suspend ? "null" : "not null") +
+    " returning t.id, t.owner"
+    "), aud as ("
+    " insert into tokenadm.audit " + k_audit_cols +
+    " select now(), '" + (suspend ? "suspend" : "resume") + "', upd.id, upd.owner, $3,"
+    " nullif($4, ''), $5, 'ok', $2 from upd"
+    ")"
+    " select req.id, t.id is not null, upd.id is not null, " + k_version_sql
+    + ", t.owner, t.label, t.contact from req left join tokenadm.tokens t on t.id = req.id"
+      " left join upd on upd.id = req.id order by req.ord";
+  return guarded(db, [&] {
+    pqxx::nontransaction tx(db.impl().conn);
+    std::vector<SuspendOutcome> out;
+    for (const auto& row : tx.exec_params(sql, req_param, nullable(reason), actor.describe(),
+                                          actor.sudo_user, actor.host)) {
+      require_schema_version(version_of(row[3]));
+      SuspendOutcome o;
+      o.id = row[0].c_str();
+      o.status = !row[1].as<bool>()  ? SuspendOutcome::Status::unknown
+                 : row[2].as<bool>() ? SuspendOutcome::Status::changed
+                                     : SuspendOutcome::Status::unchanged;
+      o.owner = row[4].is_null() ? "" : row[4].c_str();
+      o.label = row[5].is_null() ? "" : row[5].c_str();
+      o.contact = opt(row[6]);
+      out.push_back(std::move(o));
+    }
+    return out;
+  });
+}
+
+} // namespace
+
+std::vector<SuspendOutcome> suspend_tokens(Db& db, const std::vector<std::string>& ids,
+                                           bool suspend, const std::optional<std::string>& reason,
+                                           const Actor& actor)
+{
+  std::vector<std::string> known_shape;
+  for (const auto& id : ids) {
+    if (valid_id(id)) {
+      known_shape.push_back(id);
+    }
+  }
+  const auto out = suspend_where(db,
+                                 "select id, min(ord) as ord from jsonb_array_elements_text($1::jsonb)"
+                                 " with ordinality as x(id, ord) group by id",
+                                 json(known_shape).dump(), suspend, reason, actor);
+  std::vector<SuspendOutcome> ordered;
+  for (const auto& id : ids) {
+    auto seen = [&](const SuspendOutcome& o) { return o.id == id; };
+    if (std::any_of(ordered.begin(), ordered.end(), seen)) {
+      continue;
+    }
+    auto it = std::find_if(out.begin(), out.end(), seen);
+    ordered.push_back(it != out.end() ? *it
+                                      : SuspendOutcome{id, SuspendOutcome::Status::unknown, {}, {}, {}});
+  }
+  return ordered;
+}
+
+std::vector<SuspendOutcome> suspend_matching(Db& db, const RevokeFilter& filter, bool suspend,
+                                             const std::optional<std::string>& reason,
+                                             const Actor& actor)
+{
+  if (filter.all_expired) {
+    throw UsageError("--all-expired goes with revoke, not suspend or resume");
+  }
+  return suspend_where(db,
+                       "select t.id, row_number() over (order by t.created_at, t.id) as ord"
+                       " from tokenadm.tokens t where " + k_bulk_where,
+                       bulk_param(filter), suspend, reason, actor);
+}
+
+} // namespace tokenadm

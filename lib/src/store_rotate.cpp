@@ -63,9 +63,9 @@ Rotated rotate_token(Db& db, const std::string& id, std::int64_t overlap,
   const std::string sql =
     "with old as (select * from tokenadm.tokens where id = $1 for update),"
     " ins as (insert into tokenadm.tokens (id, digest, hash_alg, key_id, owner, label, roles,"
-    "  scopes, contact, meta, created_at, created_by, expires_at)"
+    "  scopes, contact, meta, created_at, created_by, expires_at, allow_from, max_uses)"
     "  select $2, $3, $4, $5, o.owner, o.label, o.roles, o.scopes, o.contact, o.meta, now(), $6,"
-    "  now() + make_interval(secs => $7::bigint) from old o"
+    "  now() + make_interval(secs => $7::bigint), o.allow_from, o.max_uses from old o"
     "  where " + k_version_sql + " = $11 and o.revoked_at is null and o.replaced_by is null"
     "  on conflict do nothing returning id, owner, created_at, expires_at),"
     " upd as (update tokenadm.tokens t set revoked_at = now() + make_interval(secs => $8::bigint),"

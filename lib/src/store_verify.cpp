@@ -1,6 +1,7 @@
 // Verifying tokens: one-shot and batch.
 #include "store_impl.hpp"
 
+#include "tokenadm/address.hpp"
 #include "tokenadm/audit.hpp"
 #include "tokenadm/duration.hpp"
 #include "tokenadm/schema.hpp"
@@ -21,10 +22,13 @@ const std::string k_verify_cols =
   "t.digest, t.owner, array_to_string(t.roles, ','), array_to_json(t.scopes)::text,"
   " t.revoked_at is not null and t.revoked_at <= now(),"
   " t.expires_at is not null and t.expires_at <= now(), "
-  + iso("t.revoked_at") + ", " + iso("t.expires_at") + ", t.hash_alg, t.key_id, t.id, t.replaced_by";
+  + iso("t.revoked_at") + ", " + iso("t.expires_at") + ", t.hash_alg, t.key_id, t.id, t.replaced_by,"
+  " t.suspended_at is not null, array_to_string(t.allow_from, ','), t.max_uses, t.uses";
 
+// Checks everything but the use limit; `addr_ok`: the token's address
+// ranges admit the request's address.
 void check_verified(const pqxx::row& row, bool match, const std::string& found_id,
-                    const VerifyRequest& req)
+                    const VerifyRequest& req, bool addr_ok)
 {
   if (!match) {
     throw TokenRejected("unknown", "no such token");
@@ -34,6 +38,16 @@ void check_verified(const pqxx::row& row, bool match, const std::string& found_i
   }
   if (row[6].as<bool>()) {
     throw TokenRejected("expired", "token " + found_id + " expired at " + row[8].c_str());
+  }
+  if (row[13].as<bool>()) {
+    throw TokenRejected("suspended", "token " + found_id + " is suspended");
+  }
+  if (!addr_ok) {
+    throw TokenRejected("address", req.address ? "token " + found_id + " is not accepted from "
+                                                   + *req.address
+                                               : "token " + found_id
+                                                   + " is bound to address ranges and no client "
+                                                     "address was given");
   }
   if (req.role) {
     const auto roles = split_words(row[3].c_str(), ",");
@@ -52,6 +66,23 @@ void check_verified(const pqxx::row& row, bool match, const std::string& found_i
   }
 }
 
+// The use limit, after check_verified: `counted` says this use was
+// counted (the count was below the limit when the row was locked).
+void check_use_limit(const pqxx::row& row, const std::string& found_id, const VerifyRequest& req,
+                     bool counted)
+{
+  if (row[15].is_null() || counted) {
+    return;
+  }
+  const auto max = row[15].as<std::int64_t>();
+  if (row[16].as<std::int64_t>() < max && !req.touch) {
+    throw TokenRejected("forbidden", "token " + found_id + " has a use limit, and this verify "
+                                     "cannot count its use (--no-touch, read_only, a standby)");
+  }
+  throw TokenRejected("used-up", "token " + found_id + " was used its " + std::to_string(max)
+                                   + " time(s)");
+}
+
 } // namespace
 
 void precheck_token(const std::string& token)
@@ -68,6 +99,9 @@ void validate_verify_request(const VerifyRequest& req)
     throw UsageError("--role: unknown role '" + req.role->substr(0, 32)
                      + "' (use api, feed, vcs, http or all)");
   }
+  if (req.address) {
+    (void)parse_address(*req.address, "--from");
+  }
 }
 
 Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req,
@@ -81,22 +115,37 @@ Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req
   // Legacy tokens have no id in their text: found by digest instead. (The
   // unnamed statement is planned with the values, so each branch gets its
   // index.)
+  // $3 the client address, $4 role, $5 scope (each may be null).
+  const std::string addr_ok = "(t.allow_from is null or $3::inet <<= any(t.allow_from))";
   std::string sql = "with t as (select * from tokenadm.tokens t where ($1 <> '' and t.id = $1)"
                     " or ($1 = '' and t.digest = any($2::text[])) limit 1)";
   if (req.touch) {
-    // At most one write a minute per token; none at all otherwise.
-    sql += ", touch as (update tokenadm.tokens u set last_used_at = now() from t"
-           " where u.id = t.id and t.digest = any($2::text[])"
+    // One write, and only for a good token: the use of a use-limited one
+    // is counted (atomically: `uses < max_uses` is re-checked on the row
+    // as locked), and last_used_at and the address list are recorded at
+    // most once a minute otherwise; no write at all in between.
+    sql += ", upd as (update tokenadm.tokens u set uses = u.uses + (u.max_uses is not null)::int,"
+           " last_used_at = now(), used_from = " + used_from_sql("u", "$3::inet") +
+           " from t where u.id = t.id and t.digest = any($2::text[])"
            " and (t.revoked_at is null or t.revoked_at > now())"
            " and (t.expires_at is null or t.expires_at > now())"
-           " and (t.last_used_at is null or t.last_used_at < now() - interval '1 minute')"
-           " returning u.id)";
+           " and t.suspended_at is null and " + addr_ok +
+           " and ($4::text is null or $4 = any(t.roles) or 'all' = any(t.roles))"
+           " and ($5::text is null or cardinality(t.scopes) = 0 or $5 = any(t.scopes))"
+           " and case when u.max_uses is not null then u.uses < u.max_uses"
+           " else t.last_used_at is null or t.last_used_at < now() - interval '1 minute' end"
+           " returning u.id, u.max_uses is not null as counted)";
   }
-  sql += " select v.ver, " + k_verify_cols
-         + " from (select " + k_version_sql + " as ver) v left join t on true";
+  sql += " select v.ver, " + k_verify_cols + ", coalesce(" + addr_ok + ", false), "
+         + (req.touch ? "coalesce(upd.counted, false)" : "false")
+         // Without upd, $4 and $5 are still bound: name them.
+         + (req.touch ? "" : ", $4::text, $5::text")
+         + " from (select " + k_version_sql + " as ver) v left join t on true"
+         + (req.touch ? " left join upd on true" : "");
   const auto row = guarded(db, [&] {
     pqxx::nontransaction tx(db.impl().conn);
-    return tx.exec_params1(sql, id, hex_array(candidates));
+    return tx.exec_params1(sql, id, hex_array(candidates), nullable(req.address),
+                           nullable(req.role), nullable(req.scope));
   });
   require_schema_version(version_of(row[0]));
   // An unknown id and a wrong secret for a known id get the same answer, so
@@ -111,7 +160,8 @@ Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req
   }
   const std::string found_id = match ? row[11].c_str() : id;
   try {
-    check_verified(row, match, found_id, req);
+    check_verified(row, match, found_id, req, row[17].as<bool>(false));
+    check_use_limit(row, found_id, req, row[18].as<bool>(false));
   } catch (const TokenRejected& e) {
     if (req.audit) {
       record_verify_failure(db, e.reason(),
@@ -157,14 +207,19 @@ bool digest_matches(const pqxx::row& row, const std::vector<StoredDigest>& candi
 } // namespace
 
 std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& tokens,
-                                      const VerifyRequest& req, const Hasher& hasher)
+                                      const VerifyRequest& req, const Hasher& hasher,
+                                      const std::vector<std::string>& addresses)
 {
   validate_verify_request(req);
+  if (!addresses.empty() && addresses.size() != tokens.size()) {
+    throw UsageError("verify_batch: one address per token, or none");
+  }
   std::vector<BatchAnswer> answers(tokens.size());
   struct Pending {
     std::size_t index;
     std::string id; // empty for legacy tokens
     std::vector<StoredDigest> candidates;
+    std::optional<std::string> address;
   };
   std::vector<Pending> pending;
   std::vector<std::string> ids;
@@ -172,17 +227,25 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     // What precheck_token() does, parsing each token once.
     std::string id;
+    std::optional<std::string> address = req.address;
     try {
       if (looks_like_token(tokens[i])) {
         id = parse_token(tokens[i]).id;
       } else if (!looks_like_legacy_token(tokens[i])) {
         throw TokenRejected("malformed", "not a token");
       }
+      if (!addresses.empty()) {
+        address = addresses[i].empty() ? std::nullopt
+                                       : std::optional(parse_address(addresses[i], "address"));
+      }
     } catch (const TokenRejected& e) {
       answers[i].reason = e.reason(); // never reaches the database
       continue;
+    } catch (const UsageError&) {
+      answers[i].reason = "malformed"; // a bad address
+      continue;
     }
-    Pending p{i, std::move(id), hasher.candidates(tokens[i])};
+    Pending p{i, std::move(id), hasher.candidates(tokens[i]), std::move(address)};
     if (!p.id.empty()) {
       ids.push_back(p.id);
     } else {
@@ -198,9 +261,45 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
   const std::string sql = "select " + k_version_sql + ", " + k_verify_cols
                           + " from tokenadm.tokens t where t.id = any($1::text[])"
                             " or t.digest = any($2::text[])";
-  std::vector<std::string> touched;
+  // The one write of a batch: the uses of use-limited tokens counted (under
+  // a row lock, so concurrent batches and verifies never exceed a limit),
+  // and last_used_at and the last address recorded, at most once a minute
+  // for the others. Only the rows that need it are locked. $1 ids and $2
+  // addresses ("" none), one per accepted occurrence. Returns each counted
+  // token's count before and its limit.
+  const std::string write_sql =
+    "with req as (select r.id, nullif(r.addr, '')::inet as addr, r.ord"
+    " from unnest($1::text[], $2::text[]) with ordinality as r(id, addr, ord)),"
+    " want as (select id, count(*) as n,"
+    "  (array_agg(addr order by ord desc) filter (where addr is not null))[1] as addr"
+    "  from req group by id),"
+    " lk as (select t.id, t.uses, t.max_uses, t.last_used_at from tokenadm.tokens t"
+    "  where t.id in (select id from want) and (t.max_uses is not null or t.last_used_at is null"
+    "  or t.last_used_at < now() - interval '1 minute') for update),"
+    " upd as (update tokenadm.tokens u set uses = case when lk.max_uses is null then u.uses"
+    "  else least(lk.max_uses, lk.uses + want.n) end, last_used_at = now(),"
+    "  used_from = " + used_from_sql("u", "want.addr") +
+    "  from lk join want on want.id = lk.id where u.id = lk.id"
+    "  and (lk.max_uses is null or lk.uses < lk.max_uses)"
+    "  returning u.id, lk.uses, lk.max_uses)"
+    " select id, uses, max_uses from upd where max_uses is not null";
+  struct Accepted {
+    std::size_t index;
+    std::string id;
+    std::optional<std::string> address;
+    bool counted;
+  };
+  std::vector<Accepted> accepted;
   std::map<std::string, int> failures;
   std::optional<std::string> last_failed_id;
+  auto deny = [&](BatchAnswer& a, const std::string& reason, const std::string& id) {
+    a = BatchAnswer{};
+    a.reason = reason;
+    ++failures[reason];
+    if (!id.empty()) {
+      last_failed_id = id;
+    }
+  };
   guarded(db, [&] {
     pqxx::nontransaction tx(db.impl().conn);
     const auto rows = tx.exec_params(sql, text_array(ids), hex_array(legacy_digests));
@@ -234,24 +333,52 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
         if (!match) {
           throw TokenRejected("unknown", "no such token");
         }
-        check_verified(rows[*found], match, rows[*found][11].c_str(), req);
-        a.ok = true;
-        a.id = rows[*found][11].c_str();
-        a.owner = rows[*found][2].c_str();
-        touched.push_back(a.id);
-      } catch (const TokenRejected& e) {
-        a.reason = e.reason();
-        ++failures[a.reason];
-        if (!p.id.empty()) {
-          last_failed_id = p.id;
+        const auto& row = rows[*found];
+        const std::string found_id = row[11].c_str();
+        const std::string ranges = row[14].c_str();
+        const bool addr_ok =
+          ranges.empty() || (p.address && address_in(*p.address, split_words(ranges, ",")));
+        auto one = req;
+        one.address = p.address;
+        check_verified(row, match, found_id, one, addr_ok);
+        const bool limited = !row[15].is_null();
+        if (limited && (!req.touch || row[16].as<std::int64_t>() >= row[15].as<std::int64_t>())) {
+          check_use_limit(row, found_id, one, false); // throws
         }
+        a.ok = true;
+        a.id = found_id;
+        a.owner = row[2].c_str();
+        if (req.touch) {
+          accepted.push_back({p.index, found_id, p.address, limited});
+        }
+      } catch (const TokenRejected& e) {
+        deny(a, e.reason(), p.id);
       }
     }
-    if (req.touch && !touched.empty()) {
-      tx.exec_params("update tokenadm.tokens set last_used_at = now()"
-                     " where id = any($1::text[])"
-                     " and (last_used_at is null or last_used_at < now() - interval '1 minute')",
-                     text_array(touched));
+    if (accepted.empty()) {
+      return;
+    }
+    std::vector<std::string> acc_ids;
+    std::vector<std::string> acc_addrs;
+    for (const auto& x : accepted) {
+      acc_ids.push_back(x.id);
+      acc_addrs.push_back(x.address.value_or(""));
+    }
+    // Uses granted per counted token: its limit less its count before.
+    std::map<std::string, std::int64_t> granted;
+    for (const auto& row : tx.exec_params(write_sql, text_array(acc_ids), text_array(acc_addrs))) {
+      granted[row[0].c_str()] = row[2].as<std::int64_t>() - row[1].as<std::int64_t>();
+    }
+    for (const auto& x : accepted) {
+      if (!x.counted) {
+        continue;
+      }
+      auto& left = granted[x.id];
+      if (left > 0) {
+        --left; // in input order: the first ones get the remaining uses
+      } else {
+        deny(answers[x.index], "used-up", x.id);
+      }
     }
   });
   if (req.audit && !failures.empty()) {

@@ -174,14 +174,14 @@ Verifier::Verifier(Verifier&&) noexcept = default;
 Verifier& Verifier::operator=(Verifier&&) noexcept = default;
 
 VerifyResult Verifier::verify(const std::string& token, std::optional<std::string> role,
-                              std::optional<std::string> scope)
+                              std::optional<std::string> scope, std::optional<std::string> address)
 {
   VerifyResult r;
   try {
     // Offline first: a malformed token never waits for a connection.
     precheck_token(token);
     const VerifyRequest req{std::move(role), std::move(scope), m_impl->options.touch,
-                            m_impl->options.audit};
+                            m_impl->options.audit, std::move(address)};
     const auto v = m_impl->with_connection([&](Db& db) {
       auto verified = verify_token(db, token, req, m_impl->hasher);
       if (m_impl->options.fetch_roles) {

@@ -10,7 +10,7 @@
 # from the binary's --help.
 
 # The subcommands, in `token --help` order.
-_token_commands="init create ensure list show verify revoke rotate renew prune import audit notify config scan serve help"
+_token_commands="init create ensure list show verify revoke rotate renew prune import audit notify config scan serve suspend resume help"
 
 _token_global_options="--dsn --config --timeout --quiet --help --version"
 
@@ -20,20 +20,21 @@ _token_options()
 {
   case $1 in
     init) echo "--help --check" ;;
-    create) echo "--help --owner --label --role --scope --contact --meta --expires-in --expires-at --no-expiry --format --output --count --labels-from-stdin" ;;
-    ensure) echo "--help --owner --label --role --scope --contact --meta --expires-in --expires-at --no-expiry --format --output" ;;
-    list) echo "--help --owner --label --role --state --expiring-within --created-before --format" ;;
+    create) echo "--help --owner --label --role --scope --contact --meta --expires-in --expires-at --no-expiry --allow-from --max-uses --format --output --count --labels-from-stdin" ;;
+    ensure) echo "--help --owner --label --role --scope --contact --meta --expires-in --expires-at --no-expiry --allow-from --max-uses --format --output" ;;
+    list) echo "--help --owner --label --role --state --used-from --expiring-within --created-before --format" ;;
     show) echo "--help --format" ;;
-    verify) echo "--help --token-file --header --batch --role --scope --no-touch --no-audit --format" ;;
+    verify) echo "--help --token-file --header --batch --role --scope --from --no-touch --no-audit --format" ;;
     revoke) echo "--help --owner --label --all-expired --reason --yes --dry-run" ;;
     rotate) echo "--help --overlap --expires-in --format --output" ;;
     renew) echo "--help --expires-in --format" ;;
     prune) echo "--help --older-than --dry-run" ;;
-    import) echo "--help --owner --label --role --scope --expires-in --expires-at --no-expiry --from-gs --remove-plaintext" ;;
+    import) echo "--help --owner --label --role --scope --expires-in --expires-at --no-expiry --allow-from --max-uses --from-gs --remove-plaintext" ;;
     audit) echo "--help --token --owner --action --since --until --limit --format" ;;
     notify) echo "--help --within --dry-run" ;;
     serve) echo "--help --listen --no-touch --no-audit" ;;
     config) echo "--help" ;;
+    suspend | resume) echo "--help --owner --label --reason --yes --dry-run" ;;
     "config show") echo "--help --format" ;;
     scan) echo "--help --exclude --format" ;;
     help) echo "--help" ;;
@@ -41,7 +42,7 @@ _token_options()
 }
 
 # Options whose next word is their value (global ones included).
-_token_value_options=" --dsn --config --timeout --owner --label --role --scope --contact --meta --expires-in --expires-at --format --output --count --state --expiring-within --created-before --token-file --reason --overlap --older-than --token --action --since --until --limit --within --exclude --listen "
+_token_value_options=" --dsn --config --timeout --owner --label --role --scope --contact --meta --expires-in --expires-at --format --output --count --state --expiring-within --created-before --token-file --reason --overlap --older-than --token --action --since --until --limit --within --exclude --listen --allow-from --max-uses --from --used-from "
 
 # _token_values CMD OPTION: completes the value of OPTION into COMPREPLY.
 _token_values()
@@ -55,7 +56,7 @@ _token_values()
       esac
       ;;
     --role) words="api feed vcs http all" ;;
-    --state) words="active expired revoked all" ;;
+    --state) words="active suspended expired revoked all" ;;
     --action) words="create ensure revoke rotate renew prune import verify verify-failed mail notify" ;;
     --config | --output | --token-file)
       compopt -o filenames 2>/dev/null || true

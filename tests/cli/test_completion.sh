@@ -31,12 +31,12 @@ expect() {
   [ "$got" = "$want" ] || fail "'$*' offers '$got', wanted '$want'"
 }
 
-all_cmds="audit config create ensure help import init list notify prune renew revoke rotate scan serve show verify"
+all_cmds="audit config create ensure help import init list notify prune renew resume revoke rotate scan serve show suspend verify"
 expect "$all_cmds" token ""
 expect "list" token li
-expect "scan serve show" token s
+expect "scan serve show suspend" token s
 expect "--listen" token serve --li
-expect "renew revoke rotate" token r
+expect "renew resume revoke rotate" token r
 expect "$all_cmds" token --dsn "host=x" ""
 expect "$all_cmds" token --timeout 5 --quiet ""
 expect "--config --dsn --help --quiet --timeout --version" token --
@@ -49,7 +49,7 @@ expect "json table tsv" token list --format = ""
 expect "all api feed http vcs" token create --role ""
 expect "all api" token verify --role a
 expect "all api feed http vcs" token list --role ""
-expect "active all expired revoked" token list --state ""
+expect "active all expired revoked suspended" token list --state ""
 expect "" token list --owner ""
 expect "--state" token list --st
 expect "--dry-run" token revoke 0123456789 --dr

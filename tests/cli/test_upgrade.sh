@@ -1,4 +1,5 @@
-# A database made by schema version 1 upgrades in place; its tokens stay valid.
+# Databases made by schema versions 1 and 3 upgrade in place; their tokens
+# stay valid.
 . "$(dirname "$0")/common.sh"
 fixtures=$(dirname "$0")/fixtures
 "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$DB" -f "$fixtures/schema-v1.sql" >/dev/null
@@ -28,4 +29,27 @@ run_token 2 init --check
 expect_err 'newer than this token understands'
 run_token 2 create --owner x
 expect_err 'newer than this token understands'
+
+# Version 3 (before the verify-time policy columns of version 4).
+"$PGBIN/createdb" "${DB}_v3"
+export TOKENADM_DSN="$BASE_DSN"_v3
+"$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d "${DB}_v3" -f "$fixtures/schema-v3.sql" >/dev/null
+V3=$(sed -n 1p "$fixtures/schema-v3.tokens.rev" | rev)
+remember_secret "$V3"
+run_token 2 init --check
+expect_err 'version 3, this token needs [0-9]+: run token init'
+run_token 2 verify <<<"$V3"
+expect_err 'run token init'
+run_token 0 init
+expect_err 'schema upgraded from version 3 to'
+run_token 0 verify --role api <<<"$V3"
+expect_out_exactly v3-bob
+run_token 0 verify <<<"$ALIVE"
+expect_out_exactly legacy-alice
+run_token 2 verify <<<"$REVOKED"
+expect_err '^token: revoked'
+run_token 0 show qwrUAHaShL --format json
+expect_out '"allow_from":null'
+expect_out '"max_uses":null'
+expect_out '"uses":0'
 pass

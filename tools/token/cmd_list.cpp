@@ -1,5 +1,6 @@
 #include "common.hpp"
 
+#include <tokenadm/address.hpp>
 #include <tokenadm/duration.hpp>
 #include <tokenadm/errors.hpp>
 #include <tokenadm/text.hpp>
@@ -130,7 +131,7 @@ void print_table(std::vector<std::vector<std::string>> rows, const std::vector<s
 Command setup_list(CLI::App& app, Globals& g)
 {
   struct Options {
-    std::string owner, label, role, expiring_within, created_before;
+    std::string owner, label, role, expiring_within, created_before, used_from;
     std::string state = "all";
     std::string format = "table";
   };
@@ -139,8 +140,11 @@ Command setup_list(CLI::App& app, Globals& g)
   sub->add_option("--owner", o->owner, "Only this owner's tokens");
   sub->add_option("--label", o->label, "Only tokens with this label");
   sub->add_option("--role", o->role, "Only tokens with this role (or all)")->type_name("ROLE");
-  sub->add_option("--state", o->state, "active, expired, revoked or all (default all)")
-    ->check(CLI::IsMember({"active", "expired", "revoked", "all"}));
+  sub->add_option("--state", o->state, "active, suspended, expired, revoked or all (default all)")
+    ->check(CLI::IsMember({"active", "suspended", "expired", "revoked", "all"}));
+  sub->add_option("--used-from", o->used_from,
+                  "Only tokens one of whose last 5 client addresses is in CIDR")
+    ->type_name("CIDR");
   sub->add_option("--expiring-within", o->expiring_within,
                   "Only active tokens that expire within DURATION")
     ->type_name("DURATION");
@@ -167,6 +171,9 @@ Command setup_list(CLI::App& app, Globals& g)
               filter.created_before = o->created_before;
             }
             filter.state = o->state;
+            if (!o->used_from.empty()) {
+              filter.used_from = tokenadm::parse_cidr(o->used_from, "--used-from");
+            }
             auto db = connect(g);
             if (o->format == "tsv") {
               tokenadm::list_tokens(*db, filter, [](const tokenadm::TokenInfo& t) {

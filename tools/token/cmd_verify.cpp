@@ -1,5 +1,6 @@
 #include "common.hpp"
 
+#include <tokenadm/address.hpp>
 #include <tokenadm/errors.hpp>
 #include <tokenadm/token.hpp>
 
@@ -27,8 +28,30 @@ struct VerifyOptions {
   bool no_audit = false;
   std::string role;
   std::string scope;
+  std::string from;
   std::string format = "text";
 };
+
+// A batch line "TOKEN" or "TOKEN ADDR" (one space or tab between): the
+// address part, cut off `line`; "" when there is none. Throws
+// TokenRejected("malformed") for a bad address.
+std::string split_address(std::string& line)
+{
+  auto end = line.find_last_not_of(" \t\r");
+  line.erase(end == std::string::npos ? 0 : end + 1);
+  const auto start = line.find_first_not_of(" \t");
+  const auto sep = line.find_first_of(" \t", start == std::string::npos ? 0 : start);
+  if (sep == std::string::npos) {
+    return {};
+  }
+  std::string addr = line.substr(sep + 1);
+  line.erase(sep);
+  try {
+    return tokenadm::parse_address(addr, "address");
+  } catch (const tokenadm::UsageError&) {
+    throw tokenadm::TokenRejected("malformed", "the address after the token is not one");
+  }
+}
 
 std::string first_line(int fd)
 {
@@ -133,6 +156,8 @@ int run_batch(const Globals& g, const VerifyOptions& o, const tokenadm::VerifyRe
     for (std::size_t start = 0; start < lines.size(); start += k_max_batch) {
       const std::size_t end = std::min(lines.size(), start + k_max_batch);
       std::vector<std::string> tokens;
+      std::vector<std::string> addresses;
+      bool any_address = false;
       std::vector<std::string> answers(end - start);
       std::vector<std::size_t> slot;
       for (std::size_t i = start; i < end; ++i) {
@@ -141,6 +166,8 @@ int run_batch(const Globals& g, const VerifyOptions& o, const tokenadm::VerifyRe
           continue;
         }
         try {
+          // With --header the line is a whole header: no address on it.
+          auto address = o.header ? std::string() : split_address(lines[i]);
           auto token = tokenadm::token_from_input(lines[i], o.header);
           if (!db) {
             // Until a token needs the database, bad ones must not connect
@@ -148,6 +175,8 @@ int run_batch(const Globals& g, const VerifyOptions& o, const tokenadm::VerifyRe
             tokenadm::precheck_token(token);
           }
           tokens.push_back(std::move(token));
+          any_address = any_address || !address.empty();
+          addresses.push_back(address.empty() && req.address ? *req.address : address);
           slot.push_back(i - start);
         } catch (const tokenadm::TokenRejected& e) {
           answers[i - start] = "deny " + e.reason();
@@ -161,7 +190,9 @@ int run_batch(const Globals& g, const VerifyOptions& o, const tokenadm::VerifyRe
             if (!db) {
               db = connect(g);
             }
-            results = tokenadm::verify_batch(*db, tokens, req, hasher);
+            results = tokenadm::verify_batch(*db, tokens, req, hasher,
+                                             any_address ? addresses
+                                                         : std::vector<std::string>{});
             disarm_deadline();
             break;
           } catch (const tokenadm::Error& e) {
@@ -225,6 +256,10 @@ Command setup_verify(CLI::App& app, Globals& g)
     ->type_name("ROLE");
   sub->add_option("--scope", o->scope, "The token must be valid for this scope")
     ->type_name("SCOPE");
+  sub->add_option("--from", o->from,
+                  "The client's address (for tokens bound with --allow-from; kept as the "
+                  "token's last addresses); --batch lines may also be 'TOKEN ADDR'")
+    ->type_name("ADDR");
   sub->add_flag("--no-touch", o->no_touch,
                 "Write nothing: no last_used_at (as read_only = true does)");
   sub->add_flag("--no-audit", o->no_audit,
@@ -243,6 +278,9 @@ Command setup_verify(CLI::App& app, Globals& g)
             }
             if (!o->scope.empty()) {
               req.scope = o->scope;
+            }
+            if (!o->from.empty()) {
+              req.address = tokenadm::parse_address(o->from, "--from");
             }
             // --no-touch and read_only: no write of any kind (hot standby).
             req.touch = !o->no_touch && !g.cfg.read_only;

@@ -51,6 +51,8 @@ Command setup_audit(CLI::App& app, Globals& g);
 Command setup_notify(CLI::App& app, Globals& g);
 Command setup_scan(CLI::App& app, Globals& g);
 Command setup_serve(CLI::App& app, Globals& g);
+Command setup_suspend(CLI::App& app, Globals& g);
+Command setup_resume(CLI::App& app, Globals& g);
 
 // Mails a notice after a committed change; a failure is a warning on
 // stderr (and an audit row), never a failed command.
@@ -128,6 +130,8 @@ struct TokenOptions {
   std::string expires_in;
   std::string expires_at;
   bool no_expiry = false;
+  std::vector<std::string> allow_from;
+  std::int64_t max_uses = 0; // 0: no limit
 };
 void add_token_options(CLI::App& app, TokenOptions& o, bool with_details = true);
 tokenadm::NewToken to_spec(const TokenOptions& o, const tokenadm::Config& cfg);

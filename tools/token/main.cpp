@@ -99,6 +99,7 @@ int main(int argc, char** argv)
     tokencli::setup_notify(app, g), tokencli::setup_config(app, g),
     tokencli::setup_scan(app, g),
     tokencli::setup_serve(app, g),
+    tokencli::setup_suspend(app, g), tokencli::setup_resume(app, g),
   };
   // git-like: `token help create` is `token create --help`.
   std::string help_topic;

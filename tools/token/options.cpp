@@ -1,6 +1,7 @@
 // Options shared by subcommands: --format and the options that describe a new token.
 #include "common.hpp"
 
+#include <tokenadm/address.hpp>
 #include <tokenadm/duration.hpp>
 #include <tokenadm/errors.hpp>
 #include <tokenadm/text.hpp>
@@ -45,6 +46,13 @@ void add_token_options(CLI::App& app, TokenOptions& o, bool with_details)
   auto* never = app.add_flag("--no-expiry", o.no_expiry, "Never expire (if the policy allows)");
   in->excludes(at)->excludes(never);
   at->excludes(never);
+  app.add_option("--allow-from", o.allow_from,
+                 "Accept the token only from these address ranges (10.0.0.0/8, 2001:db8::/32, "
+                 "an address); repeatable or comma-separated")
+    ->type_name("CIDR");
+  app.add_option("--max-uses", o.max_uses, "Accept the token at most N times (1 to 2147483647)")
+    ->type_name("N")
+    ->check(CLI::Range(std::int64_t{1}, std::int64_t{2147483647}));
 }
 
 tokenadm::NewToken to_spec(const TokenOptions& o, const tokenadm::Config& cfg)
@@ -79,6 +87,10 @@ tokenadm::NewToken to_spec(const TokenOptions& o, const tokenadm::Config& cfg)
     spec.expires_at = o.expires_at;
   }
   spec.no_expiry = o.no_expiry;
+  spec.allow_from = tokenadm::parse_cidr_list(o.allow_from, "--allow-from");
+  if (o.max_uses > 0) {
+    spec.max_uses = o.max_uses;
+  }
   tokenadm::validate_new_token(spec, cfg.policy);
   return spec;
 }

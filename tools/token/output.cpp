@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -177,6 +178,10 @@ nlohmann::json token_json(const tokenadm::TokenInfo& t)
   for (const auto& [k, v] : t.meta) {
     meta[k] = v;
   }
+  nlohmann::json used_from = nlohmann::json::array();
+  for (const auto& [addr, at] : t.used_from) {
+    used_from.push_back({{"addr", addr}, {"at", at}});
+  }
   return {
     {"id", t.id},
     {"owner", t.owner},
@@ -194,6 +199,16 @@ nlohmann::json token_json(const tokenadm::TokenInfo& t)
     {"revoked_by", opt(t.revoked_by)},
     {"revoke_reason", opt(t.revoke_reason)},
     {"replaced_by", opt(t.replaced_by)},
+    {"allow_from", t.allow_from.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.allow_from)},
+    {"max_uses", t.max_uses ? nlohmann::json(*t.max_uses) : nlohmann::json(nullptr)},
+    {"uses", t.uses},
+    {"remaining_uses",
+     t.max_uses ? nlohmann::json(std::max<std::int64_t>(0, *t.max_uses - t.uses))
+                : nlohmann::json(nullptr)},
+    {"suspended_at", opt(t.suspended_at)},
+    {"suspended_by", opt(t.suspended_by)},
+    {"suspend_reason", opt(t.suspend_reason)},
+    {"used_from", used_from},
   };
 }
 
@@ -220,6 +235,20 @@ void print_details(const tokenadm::TokenInfo& t)
   line("revoked_by", t.revoked_by.value_or(""));
   line("revoke_reason", t.revoke_reason.value_or(""));
   line("replaced_by", t.replaced_by.value_or(""));
+  line("allow_from", t.allow_from.empty() ? "any" : tokenadm::join(t.allow_from, ","));
+  if (t.max_uses) {
+    line("uses", std::to_string(t.uses) + " of " + std::to_string(*t.max_uses) + " ("
+                   + std::to_string(std::max<std::int64_t>(0, *t.max_uses - t.uses))
+                   + " remaining)");
+  } else {
+    line("uses", "unlimited");
+  }
+  line("suspended_at", t.suspended_at.value_or(""));
+  line("suspended_by", t.suspended_by.value_or(""));
+  line("suspend_reason", t.suspend_reason.value_or(""));
+  for (const auto& [addr, at] : t.used_from) {
+    line("used_from", addr + " " + at);
+  }
 }
 
 } // namespace tokencli

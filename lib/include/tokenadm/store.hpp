@@ -29,7 +29,7 @@ struct TokenInfo {
   std::vector<std::string> scopes;
   std::optional<std::string> contact;
   Meta meta;
-  std::string state; // active, expired or revoked
+  std::string state; // active, suspended, expired or revoked
   std::string created_at;
   std::string created_by;
   std::optional<std::string> expires_at;
@@ -38,6 +38,15 @@ struct TokenInfo {
   std::optional<std::string> revoked_by;
   std::optional<std::string> revoke_reason;
   std::optional<std::string> replaced_by;
+  std::vector<std::string> allow_from; // address ranges; empty: any address
+  std::optional<std::int64_t> max_uses;
+  std::int64_t uses = 0;
+  std::optional<std::string> suspended_at;
+  std::optional<std::string> suspended_by;
+  std::optional<std::string> suspend_reason;
+  // The last client addresses verify was given, newest first (at most 5
+  // distinct): (address, last seen).
+  std::vector<std::pair<std::string, std::string>> used_from;
 };
 
 // What the configuration allows new tokens to be.
@@ -60,6 +69,11 @@ struct NewToken {
   std::optional<std::int64_t> expires_in;
   std::optional<std::string> expires_at;
   bool no_expiry = false;
+  // Address ranges the token is accepted from (canonical, see
+  // parse_cidr); empty: any address.
+  std::vector<std::string> allow_from;
+  // Accepted at most this many times (1 to 2^31-1); none: no limit.
+  std::optional<std::int64_t> max_uses;
 };
 
 struct CreatedToken {
@@ -105,7 +119,8 @@ struct ListFilter {
   std::optional<std::string> role;           // has this role, or all
   std::optional<std::int64_t> expiring_within; // active and expiring within N s
   std::optional<std::string> created_before; // a timestamp PostgreSQL parses
-  std::string state = "all";                 // active, expired, revoked, all
+  std::string state = "all";                 // active, suspended, expired, revoked, all
+  std::optional<std::string> used_from;      // a range one of its last addresses is in
 };
 
 // Calls `sink` for each matching token, oldest first, streaming through a
@@ -127,8 +142,9 @@ struct Rotated {
   std::string old_revoked_at; // now, or now + overlap
 };
 
-// A new token with the old one's owner, label, roles, scopes, contact and
-// metadata; the old one is revoked at once or after `overlap` seconds and
+// A new token with the old one's owner, label, roles, scopes, contact,
+// metadata, address ranges and use limit (its count starts again); the old
+// one is revoked at once or after `overlap` seconds and
 // points to its replacement. One statement. Throws NotFound, or
 // TokenRejected("revoked") for a revoked or already rotated token.
 Rotated rotate_token(Db& db, const std::string& id, std::int64_t overlap,
@@ -203,6 +219,24 @@ std::vector<RevokeOutcome> revoke_matching(Db& db, const RevokeFilter& filter,
 // What revoke_matching would revoke.
 std::vector<TokenInfo> tokens_matching(Db& db, const RevokeFilter& filter);
 
+// Switches tokens off (suspend) or on again (resume) without revoking
+// them, in one statement with an audit row per change. `changed` false:
+// already in that state (or revoked, for suspend: nothing to do).
+struct SuspendOutcome {
+  std::string id;
+  enum class Status { changed, unchanged, unknown } status;
+  std::string owner;
+  std::string label;
+  std::optional<std::string> contact;
+};
+std::vector<SuspendOutcome> suspend_tokens(Db& db, const std::vector<std::string>& ids,
+                                           bool suspend, const std::optional<std::string>& reason,
+                                           const Actor& actor);
+// The same for a bulk filter (as revoke_matching; all_expired is refused).
+std::vector<SuspendOutcome> suspend_matching(Db& db, const RevokeFilter& filter, bool suspend,
+                                             const std::optional<std::string>& reason,
+                                             const Actor& actor);
+
 struct VerifyRequest {
   std::optional<std::string> role;
   std::optional<std::string> scope;
@@ -211,6 +245,9 @@ struct VerifyRequest {
   bool touch = true;
   // Record a failure (unknown revoked expired forbidden) in the audit trail.
   bool audit = true;
+  // The client's address: needed by a token bound to address ranges, and
+  // kept among the token's last addresses (when touching).
+  std::optional<std::string> address;
 };
 
 struct Verified {
@@ -226,7 +263,9 @@ struct Verified {
 // a token that lacks it (and 'all' on a token must not let a typo pass).
 void validate_verify_request(const VerifyRequest& req);
 
-// Checks a presented token: shape and checksum offline, then one query.
+// Checks a presented token: shape and checksum offline, then one query,
+// which also counts a use of a use-limited token (atomically; such a token
+// is refused when req.touch is off, as its use could not be counted).
 // Legacy (imported) tokens are looked up by digest. Throws TokenRejected
 // with the reason on any failure.
 Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req,
@@ -237,7 +276,9 @@ struct BatchAnswer {
   bool ok = false;
   std::string id;     // when ok
   std::string owner;  // when ok
-  std::string reason; // when not: malformed checksum unknown revoked expired forbidden
+  // when not: malformed checksum unknown revoked expired suspended address
+  // forbidden used-up
+  std::string reason;
 };
 
 // Checks many tokens with one query (plus, unless req.touch is off, one
@@ -245,8 +286,11 @@ struct BatchAnswer {
 // Malformed and bad-checksum tokens never reach the database. Answers are
 // in input order. Throws DbError (code "unavailable" when the connection
 // is lost).
+// `addresses`, when not empty, has one client address per token ("" for
+// none; req.address is ignored); a malformed one is answered "malformed".
 std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& tokens,
-                                      const VerifyRequest& req, const Hasher& hasher);
+                                      const VerifyRequest& req, const Hasher& hasher,
+                                      const std::vector<std::string>& addresses = {});
 
 // Throws TokenRejected("malformed"/"checksum") unless `token` could be
 // valid: a well-formed tokenadm token or a legacy token's shape. No query.

@@ -54,8 +54,13 @@ struct VerifyResult {
   std::vector<std::string> roles;
   // Empty when ok. Otherwise one of:
   //   malformed checksum    the text cannot be a token (no query was made)
-  //   unknown revoked expired
-  //   forbidden             it lacks the role, or is not valid for the scope
+  //   unknown revoked expired suspended
+  //   address               bound to address ranges the address is not in
+  //                         (or no address was given)
+  //   used-up               its use limit (max_uses) is reached
+  //   forbidden             it lacks the role, or is not valid for the scope,
+  //                         or it has a use limit and touch is off (a use
+  //                         that cannot be counted is never accepted)
   //   unavailable           no database connection could be made, or it was
   //                         lost; the next call connects again
   //   schema                the tokenadm schema is missing or too old (run
@@ -103,10 +108,13 @@ public:
 
   // Checks `token` (a tokenadm token or an imported legacy one), and that
   // it has `role` (or the role all) and is valid for `scope` when given.
-  // Never throws for a rejected token or a database failure: see
-  // VerifyResult::reason.
+  // `address` is the client's IPv4 or IPv6 address: a token bound to
+  // address ranges is accepted only from them, and the token's last
+  // addresses are kept. Never throws for a rejected token or a database
+  // failure: see VerifyResult::reason.
   VerifyResult verify(const std::string& token, std::optional<std::string> role = {},
-                      std::optional<std::string> scope = {});
+                      std::optional<std::string> scope = {},
+                      std::optional<std::string> address = {});
 
   // Checks several tokens that need the same role and scope with one query
   // (coalescing: a server answers requests that arrive together this way).
