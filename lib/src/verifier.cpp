@@ -230,7 +230,7 @@ std::vector<VerifyResult> Verifier::verify_many(const std::vector<std::string>& 
     return out;
   }
   const VerifyRequest req{std::move(role), std::move(scope), m_impl->options.touch,
-                          m_impl->options.audit};
+                          m_impl->options.audit, {}};
   try {
     const auto answers = m_impl->with_connection(
       [&](Db& db) { return verify_batch(db, query, req, m_impl->hasher); });
