@@ -7,6 +7,12 @@
 # in output where it was not expected, and failure messages are redacted so
 # the test log itself never prints a secret.
 set -euo pipefail
+# The tests' Python helpers use only the standard library. Debian's python3
+# starts in ~60 ms; a pyenv shim first on PATH takes ~1 s a call, which
+# turns suites with hundreds of calls into timeouts.
+if [ -x /usr/bin/python3 ]; then
+  python3() { /usr/bin/python3 "$@"; }
+fi
 
 : "${TOKEN:?TOKEN must point at the token binary}"
 : "${PGHOST:?run under scripts/with-postgres}"
