@@ -10,16 +10,19 @@ set -euo pipefail
 # The tests' Python helpers use only the standard library. Debian's python3
 # starts in ~60 ms; a pyenv shim first on PATH takes ~1 s a call, which
 # turns suites with hundreds of calls into timeouts.
-if [ -x /usr/bin/python3 ]; then
-  python3() { /usr/bin/python3 "$@"; }
-fi
-
 : "${TOKEN:?TOKEN must point at the token binary}"
 : "${PGHOST:?run under scripts/with-postgres}"
 PGBIN=/usr/lib/postgresql/15/bin
 TMP=$(mktemp -d)
 SECRETS=()
 trap 'rm -rf "$TMP"' EXIT
+# A command on PATH, not a shell function: `python3 … &` must leave $! the
+# Python process itself, so that `kill $!` stops it (a function would run in
+# a subshell and its orphan would hold ctest's output pipe open).
+if [ -x /usr/bin/python3 ]; then
+  mkdir "$TMP/bin" && ln -s /usr/bin/python3 "$TMP/bin/python3"
+  PATH=$TMP/bin:$PATH
+fi
 
 DB="t_$(basename "$0" .sh)_$$"
 "$PGBIN/createdb" "$DB"
@@ -67,6 +70,20 @@ run() {
 
 # run_token WANT ARGS...: run, for the token binary.
 run_token() { local want=$1; shift; run "$want" "$TOKEN" "$@"; }
+
+# bounded SECONDS WANT ARGS...: run_token WANT ARGS under `timeout SECONDS`.
+# A hang guard, never a speed test: pick a bound far above any real run.
+bounded() {
+  local limit=$1 want=$2 rc
+  shift 2
+  set +e
+  timeout -k 5 "$limit" "$TOKEN" "$@" >"$TMP/out" 2>"$TMP/err"
+  rc=$?
+  set -e
+  [ "$rc" != 124 ] && [ "$rc" != 137 ] || fail "'token $*' did not finish within ${limit}s"
+  [ "$rc" = "$want" ] || fail "'token $*' exited $rc, wanted $want"
+  check_clean "$TMP/out" "$TMP/err"
+}
 
 # create_token ARGS...: token create ARGS; sets TOK (the token) and TOK_ID.
 create_token() {

@@ -99,7 +99,9 @@ echo "kill loop: $ROUNDS rounds in $(elapsed "$loop_start" "$EPOCHREALTIME") s; 
 [ $(( ${seen[1]:-0} + ${seen[2]:-0} )) -gt 0 ] || echo "note: no create was cut off in $ROUNDS rounds (a slow machine?)"
 
 # --- 2. A server that accepts and never answers: --timeout 2 holds for every
-# subcommand that connects (connect_timeout=30 in the DSN notwithstanding).
+# subcommand that connects (connect_timeout=30 in the DSN notwithstanding):
+# each exits 1 saying it timed out, where ignoring --timeout would have been
+# killed by the outer `timeout 30` (124). No wall-clock is asserted.
 python3 - "$TMP/listener.port" <<'PY' &
 import os, socket, sys
 s = socket.socket()
@@ -151,8 +153,8 @@ for name in init create list show verify revoke rotate renew prune audit notify 
   cp "$TMP/hung.$name.out" "$TMP/out"; cp "$TMP/hung.$name.err" "$TMP/err"
   check_clean "$TMP/out" "$TMP/err"
   [ "$rc" = 1 ] || fail "token --timeout 2 $name against a mute server exited $rc after ${secs}s, wanted 1"
-  awk -v s="$secs" 'BEGIN { exit !(s < 3) }' || fail "token --timeout 2 $name against a mute server took ${secs}s"
   expect_one_line_err
+  expect_err 'timed out while connecting'
 done
 kill "$LISTENER_PID" 2>/dev/null || true; LISTENER_PID=
 

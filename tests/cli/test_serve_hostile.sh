@@ -71,7 +71,10 @@ for i, c in enumerate(cases):
             if not chunk:
                 break
             data += chunk
-    except (ConnectionResetError, BrokenPipeError):
+    except socket.timeout:
+        print("case %d: no answer and no close in 10 s" % i)
+        sys.exit(1)
+    except OSError:     # reset, broken pipe, or closed before our shutdown
         data = b""
     finally:
         s.close()
