@@ -72,7 +72,8 @@ void record_verify_failure(Db& db, const std::string& reason,
                            const std::optional<std::string>& token_id, const Actor& actor,
                            int count)
 {
-  guarded(db, [&] {
+  // Not recorded on a hot standby (nothing can be).
+  optional_write(db, [&] {
     pqxx::nontransaction tx(db.impl().conn);
     tx.exec_params(
       "insert into tokenadm.audit (at, action, token_id, owner, actor, sudo_user, host, outcome,"

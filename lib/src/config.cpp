@@ -225,6 +225,7 @@ void apply_file(Config& cfg, const std::string& path)
   Reader r(cfg, path);
   bool secret = false;
   std::string dsn_file;
+  std::string verify_dsn_file;
   r.table(
     doc, "",
     {
@@ -234,6 +235,13 @@ void apply_file(Config& cfg, const std::string& path)
          secret = secret || dsn_has_password(cfg.dsn);
        }},
       {"dsn_file", [&](const toml::node& n) { dsn_file = r.str(n, "dsn_file"); }},
+      {"verify_dsn",
+       [&](const toml::node& n) {
+         cfg.verify_dsn = r.str(n, "verify_dsn");
+         secret = secret || dsn_has_password(cfg.verify_dsn);
+       }},
+      {"verify_dsn_file",
+       [&](const toml::node& n) { verify_dsn_file = r.str(n, "verify_dsn_file"); }},
       {"connect_timeout",
        [&](const toml::node& n) { cfg.connect_timeout = r.integer(n, "connect_timeout", 1, 3600); }},
       {"timeout", [&](const toml::node& n) { cfg.timeout = r.integer(n, "timeout", 0, 86400); }},
@@ -347,6 +355,9 @@ void apply_file(Config& cfg, const std::string& path)
   }
   if (!dsn_file.empty()) {
     cfg.dsn = read_secret_file(dsn_file, "dsn_file");
+  }
+  if (!verify_dsn_file.empty()) {
+    cfg.verify_dsn = read_secret_file(verify_dsn_file, "verify_dsn_file");
   }
 }
 
@@ -504,8 +515,25 @@ Config load_config(const std::string& flag_path)
   return cfg;
 }
 
+std::pair<std::string, std::string> resolve_verify_dsn(
+  const std::string& flag, const Config& cfg, const std::pair<std::string, std::string>& main_dsn)
+{
+  if (!flag.empty()) {
+    return {flag, "flag --verify-dsn"};
+  }
+  if (const char* e = std::getenv("TOKENADM_VERIFY_DSN"); e != nullptr && *e != '\0') {
+    return {e, "env TOKENADM_VERIFY_DSN"};
+  }
+  if (!cfg.verify_dsn.empty()) {
+    const auto it = cfg.sources.find("verify_dsn");
+    return {cfg.verify_dsn, it != cfg.sources.end() ? it->second : "verify_dsn_file"};
+  }
+  return {main_dsn.first, "dsn (" + main_dsn.second + ")"};
+}
+
 std::vector<ShownSetting> show_config(const Config& cfg, const std::string& effective_dsn,
-                                      const std::string& dsn_source)
+                                      const std::string& dsn_source,
+                                      const std::pair<std::string, std::string>& verify_dsn)
 {
   auto src = [&](const std::string& key) {
     const auto it = cfg.sources.find(key);
@@ -518,6 +546,10 @@ std::vector<ShownSetting> show_config(const Config& cfg, const std::string& effe
     {"config", cfg.path.empty() ? "(none found)" : cfg.path, src("config")},
     {"dsn", effective_dsn.empty() ? "(libpq defaults: PG* variables, ~/.pgpass)" : mask_dsn(effective_dsn),
      dsn_source},
+    {"verify_dsn",
+     verify_dsn.first.empty() ? "(libpq defaults: PG* variables, ~/.pgpass)"
+                              : mask_dsn(verify_dsn.first),
+     verify_dsn.second},
     {"connect_timeout", std::to_string(cfg.connect_timeout), src("connect_timeout")},
     {"timeout", std::to_string(cfg.timeout), src("timeout")},
     {"read_only", yes(cfg.read_only), src("read_only")},

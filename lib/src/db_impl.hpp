@@ -6,6 +6,7 @@
 
 #include <pqxx/pqxx>
 
+#include <chrono>
 #include <string>
 
 namespace tokenadm {
@@ -14,7 +15,21 @@ struct Db::Impl {
   explicit Impl(const std::string& conninfo) : conn(conninfo), dsn(conninfo) {}
   pqxx::connection conn;
   std::string dsn; // for scrubbing messages
+
+  // The server refused a write (a hot standby, or default_transaction_read_only):
+  // for a minute, optional writes are skipped without asking again. Then
+  // they are tried once more: a standby may have been promoted meanwhile.
+  bool read_only_now() const { return std::chrono::steady_clock::now() < read_only_until; }
+  void saw_read_only() { read_only_until = std::chrono::steady_clock::now() + std::chrono::minutes(1); }
+  std::chrono::steady_clock::time_point read_only_until{};
 };
+
+// SQLSTATE 25006, read_only_sql_transaction: what a hot standby answers to
+// any write.
+inline bool is_read_only_error(const pqxx::sql_error& e)
+{
+  return e.sqlstate() == "25006";
+}
 
 std::string first_line_scrubbed(Db& db, const std::string& message);
 
@@ -50,6 +65,27 @@ auto guarded(Db& db, F&& f) -> decltype(f())
   } catch (const pqxx::failure& e) {
     throw DbError("database error: " + first_line_scrubbed(db, e.what()));
   }
+}
+
+// Runs `f`, a write that is worth doing but not worth failing for (the
+// bookkeeping of a verify: last_used_at, audit rows), through guarded().
+// On a read-only server it is skipped; see Impl::read_only_now.
+template<typename F>
+void optional_write(Db& db, F&& f)
+{
+  if (db.impl().read_only_now()) {
+    return;
+  }
+  guarded(db, [&] {
+    try {
+      f();
+    } catch (const pqxx::sql_error& e) {
+      if (!is_read_only_error(e)) {
+        throw;
+      }
+      db.impl().saw_read_only();
+    }
+  });
 }
 
 // SQL that renders a timestamptz column as ISO 8601 UTC text.

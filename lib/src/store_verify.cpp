@@ -25,6 +25,26 @@ const std::string k_verify_cols =
   + iso("t.revoked_at") + ", " + iso("t.expires_at") + ", t.hash_alg, t.key_id, t.id, t.replaced_by,"
   " t.suspended_at is not null, array_to_string(t.allow_from, ','), t.max_uses, t.uses";
 
+// Use of rotated-out tokens (still in their overlap), flagged in the audit
+// trail at most once a minute each. A statement of its own, only for these:
+// in the verify itself, the audit table would be opened (and its indexes
+// loaded) on every check. Skipped on a hot standby.
+void flag_rotated_use(Db& db, const std::vector<std::string>& ids)
+{
+  const auto actor = current_actor();
+  optional_write(db, [&] {
+    pqxx::nontransaction tx(db.impl().conn);
+    tx.exec_params("insert into tokenadm.audit " + k_audit_cols +
+                   " select now(), 'verify', t.id, t.owner, $2, nullif($3, ''), $4,"
+                   " 'rotated-token-used', 'replaced by ' || t.replaced_by"
+                   " from tokenadm.tokens t where t.id = any($1::text[]) and not exists (select 1"
+                   " from tokenadm.audit a where a.token_id = t.id"
+                   " and a.outcome = 'rotated-token-used'"
+                   " and a.at > now() - interval '1 minute')",
+                   text_array(ids), actor.describe(), actor.sudo_user, actor.host);
+  });
+}
+
 // Checks everything but the use limit; `addr_ok`: the token's address
 // ranges admit the request's address.
 void check_verified(const pqxx::row& row, bool match, const std::string& found_id,
@@ -117,34 +137,52 @@ Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req
   // index.)
   // $3 the client address, $4 role, $5 scope (each may be null).
   const std::string addr_ok = "(t.allow_from is null or $3::inet <<= any(t.allow_from))";
-  std::string sql = "with t as (select * from tokenadm.tokens t where ($1 <> '' and t.id = $1)"
-                    " or ($1 = '' and t.digest = any($2::text[])) limit 1)";
-  if (req.touch) {
-    // One write, and only for a good token: the use of a use-limited one
-    // is counted (atomically: `uses < max_uses` is re-checked on the row
-    // as locked), and last_used_at and the address list are recorded at
-    // most once a minute otherwise; no write at all in between.
-    sql += ", upd as (update tokenadm.tokens u set uses = u.uses + (u.max_uses is not null)::int,"
-           " last_used_at = now(), used_from = " + used_from_sql("u", "$3::inet") +
-           " from t where u.id = t.id and t.digest = any($2::text[])"
-           " and (t.revoked_at is null or t.revoked_at > now())"
-           " and (t.expires_at is null or t.expires_at > now())"
-           " and t.suspended_at is null and " + addr_ok +
-           " and ($4::text is null or $4 = any(t.roles) or 'all' = any(t.roles))"
-           " and ($5::text is null or cardinality(t.scopes) = 0 or $5 = any(t.scopes))"
-           " and case when u.max_uses is not null then u.uses < u.max_uses"
-           " else t.last_used_at is null or t.last_used_at < now() - interval '1 minute' end"
-           " returning u.id, u.max_uses is not null as counted)";
-  }
-  sql += " select v.ver, " + k_verify_cols + ", coalesce(" + addr_ok + ", false), "
-         + (req.touch ? "coalesce(upd.counted, false)" : "false")
-         // Without upd, $4 and $5 are still bound: name them.
-         + (req.touch ? "" : ", $4::text, $5::text")
-         + " from (select " + k_version_sql + " as ver) v left join t on true"
-         + (req.touch ? " left join upd on true" : "");
+  const auto sql_for = [&](bool touch) {
+    std::string sql = "with t as (select * from tokenadm.tokens t where ($1 <> '' and t.id = $1)"
+                      " or ($1 = '' and t.digest = any($2::text[])) limit 1)";
+    if (touch) {
+      // One write, and only for a good token: the use of a use-limited one
+      // is counted (atomically: `uses < max_uses` is re-checked on the row
+      // as locked), and last_used_at and the address list are recorded at
+      // most once a minute otherwise; no write at all in between.
+      sql += ", upd as (update tokenadm.tokens u set uses = u.uses + (u.max_uses is not null)::int,"
+             " last_used_at = now(), used_from = " + used_from_sql("u", "$3::inet") +
+             " from t where u.id = t.id and t.digest = any($2::text[])"
+             " and (t.revoked_at is null or t.revoked_at > now())"
+             " and (t.expires_at is null or t.expires_at > now())"
+             " and t.suspended_at is null and " + addr_ok +
+             " and ($4::text is null or $4 = any(t.roles) or 'all' = any(t.roles))"
+             " and ($5::text is null or cardinality(t.scopes) = 0 or $5 = any(t.scopes))"
+             " and case when u.max_uses is not null then u.uses < u.max_uses"
+             " else t.last_used_at is null or t.last_used_at < now() - interval '1 minute' end"
+             " returning u.id, u.max_uses is not null as counted)";
+    }
+    return sql + " select v.ver, " + k_verify_cols + ", coalesce(" + addr_ok + ", false), "
+           + (touch ? "coalesce(upd.counted, false)" : "false")
+           // Without upd, $4 and $5 are still bound: name them.
+           + (touch ? "" : ", $4::text, $5::text")
+           + " from (select " + k_version_sql + " as ver) v left join t on true"
+           + (touch ? " left join upd on true" : "");
+  };
+  // On a hot standby (or a read-only database) the write is refused and the
+  // check made again without it: the primary's path stays one round trip.
+  // Without the write, a use-limited token is refused (its use cannot be
+  // counted).
+  auto effective = req;
+  effective.touch = req.touch && !db.impl().read_only_now();
   const auto row = guarded(db, [&] {
     pqxx::nontransaction tx(db.impl().conn);
-    return tx.exec_params1(sql, id, hex_array(candidates), nullable(req.address),
+    try {
+      return tx.exec_params1(sql_for(effective.touch), id, hex_array(candidates),
+                             nullable(req.address), nullable(req.role), nullable(req.scope));
+    } catch (const pqxx::sql_error& e) {
+      if (!effective.touch || !is_read_only_error(e)) {
+        throw;
+      }
+      db.impl().saw_read_only();
+      effective.touch = false;
+    }
+    return tx.exec_params1(sql_for(false), id, hex_array(candidates), nullable(req.address),
                            nullable(req.role), nullable(req.scope));
   });
   require_schema_version(version_of(row[0]));
@@ -161,7 +199,7 @@ Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req
   const std::string found_id = match ? row[11].c_str() : id;
   try {
     check_verified(row, match, found_id, req, row[17].as<bool>(false));
-    check_use_limit(row, found_id, req, row[18].as<bool>(false));
+    check_use_limit(row, found_id, effective, row[18].as<bool>(false));
   } catch (const TokenRejected& e) {
     if (req.audit) {
       record_verify_failure(db, e.reason(),
@@ -171,22 +209,8 @@ Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req
     throw;
   }
   Verified out{found_id, row[2].c_str(), opt(row[12]), opt(row[7])};
-  if (out.replaced_by && req.touch) {
-    // A rotated-out token in use, flagged at most once a minute. A second
-    // statement, only for these: in the first, the audit table would be
-    // opened (and its indexes loaded) on every verify.
-    const auto actor = current_actor();
-    guarded(db, [&] {
-      pqxx::nontransaction tx(db.impl().conn);
-      tx.exec_params("insert into tokenadm.audit " + k_audit_cols +
-                     " select now(), 'verify', $1, owner, $2, nullif($3, ''), $4,"
-                     " 'rotated-token-used', 'replaced by ' || replaced_by"
-                     " from tokenadm.tokens where id = $1 and not exists (select 1"
-                     " from tokenadm.audit a where a.token_id = $1"
-                     " and a.outcome = 'rotated-token-used'"
-                     " and a.at > now() - interval '1 minute')",
-                     found_id, actor.describe(), actor.sudo_user, actor.host);
-    });
+  if (out.replaced_by && effective.touch) {
+    flag_rotated_use(db, {found_id});
   }
   return out;
 }
@@ -288,18 +312,28 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
     std::string id;
     std::optional<std::string> address;
     bool counted;
+    bool rotated; // a rotated-out token in its overlap
   };
   std::vector<Accepted> accepted;
-  std::map<std::string, int> failures;
-  std::optional<std::string> last_failed_id;
+  // Failures folded by reason, for the audit trail.
+  struct Folded {
+    int count = 0;
+    std::optional<std::string> id; // the last token id denied for this reason
+  };
+  std::map<std::string, Folded> failures;
   auto deny = [&](BatchAnswer& a, const std::string& reason, const std::string& id) {
     a = BatchAnswer{};
     a.reason = reason;
-    ++failures[reason];
+    auto& f = failures[reason];
+    ++f.count;
     if (!id.empty()) {
-      last_failed_id = id;
+      f.id = id;
     }
   };
+  // On a hot standby nothing is written, and a use-limited token is refused
+  // (its use cannot be counted); see verify_token.
+  auto effective = req;
+  effective.touch = req.touch && !db.impl().read_only_now();
   guarded(db, [&] {
     pqxx::nontransaction tx(db.impl().conn);
     const auto rows = tx.exec_params(sql, text_array(ids), hex_array(legacy_digests));
@@ -338,21 +372,23 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
         const std::string ranges = row[14].c_str();
         const bool addr_ok =
           ranges.empty() || (p.address && address_in(*p.address, split_words(ranges, ",")));
-        auto one = req;
+        auto one = effective;
         one.address = p.address;
         check_verified(row, match, found_id, one, addr_ok);
         const bool limited = !row[15].is_null();
-        if (limited && (!req.touch || row[16].as<std::int64_t>() >= row[15].as<std::int64_t>())) {
+        if (limited && (!effective.touch || row[16].as<std::int64_t>() >= row[15].as<std::int64_t>())) {
           check_use_limit(row, found_id, one, false); // throws
         }
         a.ok = true;
         a.id = found_id;
         a.owner = row[2].c_str();
-        if (req.touch) {
-          accepted.push_back({p.index, found_id, p.address, limited});
+        if (effective.touch) {
+          accepted.push_back({p.index, found_id, p.address, limited, !row[12].is_null()});
         }
       } catch (const TokenRejected& e) {
-        deny(a, e.reason(), p.id);
+        // As one-shot verify records it: the row's id when the digest
+        // matched, else the id the token claims (none for a legacy one).
+        deny(a, e.reason(), match ? std::string(rows[*found][11].c_str()) : p.id);
       }
     }
     if (accepted.empty()) {
@@ -366,11 +402,26 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
     }
     // Uses granted per counted token: its limit less its count before.
     std::map<std::string, std::int64_t> granted;
-    for (const auto& row : tx.exec_params(write_sql, text_array(acc_ids), text_array(acc_addrs))) {
-      granted[row[0].c_str()] = row[2].as<std::int64_t>() - row[1].as<std::int64_t>();
+    bool wrote = true;
+    try {
+      for (const auto& row :
+           tx.exec_params(write_sql, text_array(acc_ids), text_array(acc_addrs))) {
+        granted[row[0].c_str()] = row[2].as<std::int64_t>() - row[1].as<std::int64_t>();
+      }
+    } catch (const pqxx::sql_error& e) {
+      // A standby (it was a primary a minute ago, say): nothing written.
+      if (!is_read_only_error(e)) {
+        throw;
+      }
+      db.impl().saw_read_only();
+      wrote = false;
     }
     for (const auto& x : accepted) {
       if (!x.counted) {
+        continue;
+      }
+      if (!wrote) {
+        deny(answers[x.index], "forbidden", x.id);
         continue;
       }
       auto& left = granted[x.id];
@@ -381,10 +432,21 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
       }
     }
   });
+  if (effective.touch) {
+    std::vector<std::string> rotated; // rotated-out tokens in their overlap, accepted
+    for (const auto& x : accepted) {
+      if (x.rotated && answers[x.index].ok) {
+        rotated.push_back(x.id);
+      }
+    }
+    if (!rotated.empty()) {
+      flag_rotated_use(db, rotated);
+    }
+  }
   if (req.audit && !failures.empty()) {
     const auto actor = current_actor();
-    for (const auto& [reason, n] : failures) {
-      record_verify_failure(db, reason, last_failed_id, actor, n);
+    for (const auto& [reason, f] : failures) {
+      record_verify_failure(db, reason, f.id, actor, f.count);
     }
   }
   return answers;

@@ -97,7 +97,7 @@ struct Verifier::Impl {
 
   // Runs fn(db) on a pooled connection. A pooled connection that turns out
   // to be lost is dropped (with the idle ones) and fn is tried once more on
-  // a new one. Exceptions other than TokenRejected drop the connection.
+  // a new one. Only database failures drop the connection.
   template <class Fn> auto with_connection(Fn&& fn)
   {
     for (int attempt = 0;; ++attempt) {
@@ -119,7 +119,9 @@ struct Verifier::Impl {
         }
         throw;
       } catch (...) {
-        discard(false);
+        // Not a database failure (a usage error, a bad allocation): the
+        // connection is as healthy as it was.
+        release(std::move(lease.db));
         throw;
       }
     }
@@ -148,7 +150,8 @@ template <class Result> void set_failure(Result& r, std::exception_ptr ep)
 } // namespace
 
 Verifier::Verifier(const std::string& dsn, VerifierOptions options)
-  : m_impl(std::make_unique<Impl>(dsn, options.connect_timeout.value_or(k_default_connect_timeout),
+  : m_impl(std::make_unique<Impl>(options.verify_dsn.empty() ? dsn : options.verify_dsn,
+                                  options.connect_timeout.value_or(k_default_connect_timeout),
                                   options, Hasher{}))
 {
 }
@@ -164,7 +167,11 @@ Verifier::Verifier(const Config& config, VerifierOptions options)
     options.touch = false;
     options.audit = false;
   }
-  m_impl = std::make_unique<Impl>(resolve_dsn(options.dsn.value_or(""), {}, config.dsn),
+  const auto dsn =
+    resolve_verify_dsn(options.verify_dsn, config,
+                       {resolve_dsn(options.dsn.value_or(""), {}, config.dsn), "dsn"})
+      .first;
+  m_impl = std::make_unique<Impl>(dsn,
                                   options.connect_timeout.value_or(config.connect_timeout),
                                   options, Hasher(config));
 }
@@ -182,6 +189,9 @@ VerifyResult Verifier::verify(const std::string& token, std::optional<std::strin
     precheck_token(token);
     const VerifyRequest req{std::move(role), std::move(scope), m_impl->options.touch,
                             m_impl->options.audit, std::move(address)};
+    // A request that can never succeed (an unknown role) takes no
+    // connection, and so never waits for one.
+    validate_verify_request(req);
     const auto v = m_impl->with_connection([&](Db& db) {
       auto verified = verify_token(db, token, req, m_impl->hasher);
       if (m_impl->options.fetch_roles) {

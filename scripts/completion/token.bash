@@ -12,7 +12,7 @@
 # The subcommands, in `token --help` order.
 _token_commands="init create ensure list show verify revoke rotate renew prune import audit notify config scan serve suspend resume help"
 
-_token_global_options="--dsn --config --timeout --quiet --help --version"
+_token_global_options="--dsn --verify-dsn --config --timeout --quiet --help --version"
 
 # _token_options CMD: the long options of `token CMD` (CMD may be
 # "config show"), --help included.
@@ -42,7 +42,7 @@ _token_options()
 }
 
 # Options whose next word is their value (global ones included).
-_token_value_options=" --dsn --config --timeout --owner --label --role --scope --contact --meta --expires-in --expires-at --format --output --count --state --expiring-within --created-before --token-file --reason --overlap --older-than --token --action --since --until --limit --within --exclude --listen --allow-from --max-uses --from --used-from "
+_token_value_options=" --dsn --verify-dsn --config --timeout --owner --label --role --scope --contact --meta --expires-in --expires-at --format --output --count --state --expiring-within --created-before --token-file --reason --overlap --older-than --token --action --since --until --limit --within --exclude --listen --allow-from --max-uses --from --used-from "
 
 # _token_values CMD OPTION: completes the value of OPTION into COMPREPLY.
 _token_values()
@@ -136,7 +136,7 @@ _token()
   # Global options are accepted after the subcommand too (--help is in
   # every command's own list).
   if [[ $cur == -* ]]; then
-    mapfile -t COMPREPLY < <(compgen -W "$(_token_options "$cmd") --dsn --config --timeout --quiet" -- "$cur")
+    mapfile -t COMPREPLY < <(compgen -W "$(_token_options "$cmd") --dsn --verify-dsn --config --timeout --quiet" -- "$cur")
   fi
   return 0
 }

@@ -86,13 +86,41 @@ TOKENADM_DSN="postgresql://nobody:CANARYPW@127.0.0.1:1/nothing" run_token 0 veri
 # A line longer than 4096 bytes is malformed and not held in memory.
 { head -c 5000000 /dev/zero | tr '\0' a; echo; sed -n 1p "$TMP/bulk"; } | run_token 0 verify --batch
 [ "$(cat "$TMP/out" | cut -d' ' -f1,2 | tr '\n' '|')" = "deny malformed|ok $(sed -n 1p "$TMP/bulk" | cut -d_ -f2)|" ] || fail "long line"
-# No server for good tokens: error unavailable, exit 2.
-sed -n 1p "$TMP/bulk" | TOKENADM_DSN="postgresql://nobody@127.0.0.1:1/nothing" run_token 1 verify --batch
+# No server at all: the lines that need it are answered 'error unavailable',
+# the others at once; it reads to the end and exits 0.
+{ sed -n 1p "$TMP/bulk"; echo garbage; sed -n 5p "$TMP/bulk"; } \
+  | TOKENADM_DSN="postgresql://nobody:CANARYPW@127.0.0.1:1/nothing" run_token 0 verify --batch
+[ "$(tr '\n' '|' <"$TMP/out")" = "error unavailable|deny malformed|error unavailable|" ] || fail "answers with no server"
+expect_one_line_err; expect_err 'unavailable'
+# A DSN that can never work is a mistake, not an outage: exit 1 before reading.
+echo garbage | TOKENADM_DSN="posgres://u@h/db" run_token 1 verify --batch
+expect_one_line_err; expect_no_out
+# The schema missing: 'error schema' for the lines that need the database.
+"$PGBIN/createdb" "${DB}_empty"
+{ sed -n 1p "$TMP/bulk"; echo garbage; } \
+  | TOKENADM_DSN="host=$PGHOST port=$PGPORT user=$PGUSER dbname=${DB}_empty" run_token 0 verify --batch
+[ "$(tr '\n' '|' <"$TMP/out")" = "error schema|deny malformed|" ] || fail "answers without a schema"
+expect_err 'token init'
 # Failures are folded into the audit trail per batch.
 before=$(sql "select coalesce(sum(count), 0) from tokenadm.audit where action = 'verify-failed' and reason = 'revoked'")
 sed -n 2p "$TMP/bulk" | sed 'p;p' | run_token 0 verify --batch
 after=$(sql "select coalesce(sum(count), 0) from tokenadm.audit where action = 'verify-failed' and reason = 'revoked'")
 [ $((after - before)) = 3 ] || fail "batch failures audited $((after - before)) times"
+# Each folded row carries an id that belongs to its reason: a revoked
+# token's for 'revoked', an unknown id's for 'unknown'.
+sql "delete from tokenadm.audit where action = 'verify-failed'"
+revoked_id=$(sed -n 2p "$TMP/bulk" | cut -d_ -f2)
+unknown=$(python3 -c '
+import sys, zlib
+a = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+body = "tka_ZZZZZZZZZZ_" + "A" * 32
+c = zlib.crc32(body.encode()); s = ""
+for _ in range(6):
+    s = a[c % 62] + s; c //= 62
+print(body + s)')
+{ sed -n 2p "$TMP/bulk"; printf '%s\n' "$unknown"; } | run_token 0 verify --batch
+[ "$(sql "select reason || '=' || coalesce(token_id, '') from tokenadm.audit where action = 'verify-failed' order by reason" | tr '\n' ' ')" \
+  = "revoked=$revoked_id unknown=ZZZZZZZZZZ " ] || fail "folded rows carry the wrong ids: $(sql "select reason, token_id from tokenadm.audit where action = 'verify-failed'" | tr '\n' ' ')"
 run_token 2 verify --batch --format json </dev/null
 expect_one_line_err
 pass

@@ -39,7 +39,7 @@ expect "--listen" token serve --li
 expect "renew resume revoke rotate" token r
 expect "$all_cmds" token --dsn "host=x" ""
 expect "$all_cmds" token --timeout 5 --quiet ""
-expect "--config --dsn --help --quiet --timeout --version" token --
+expect "--config --dsn --help --quiet --timeout --verify-dsn --version" token --
 expect "json table tsv" token list --format ""
 expect "json table tsv" token audit --format ""
 expect "json text" token show --format ""

@@ -115,6 +115,43 @@ chmod 640 "$CFG/dsn"
 run_token 2 --config "$CFG/dsnfile.toml" list
 expect_err 'has mode 0640'
 
+# verify_dsn and verify_dsn_file: verification's own DSN, shown by config
+# show with its source beside the main one; unset, it is the main DSN.
+run_token 0 config show
+expect_out "^verify_dsn += .*  # dsn \(env TOKENADM_DSN\)$"
+printf 'verify_dsn = "postgresql://u:CANARYPW@127.0.0.1:1/x"\n' >"$CFG/vdsn.toml"
+chmod 644 "$CFG/vdsn.toml"
+run_token 2 --config "$CFG/vdsn.toml" config show
+expect_one_line_err; expect_err 'holds a password and has mode 0644: refused'
+chmod 600 "$CFG/vdsn.toml"
+run_token 0 --config "$CFG/vdsn.toml" config show
+expect_out "^verify_dsn += postgresql://u:\*\*\*@127.0.0.1:1/x  # $CFG/vdsn.toml:1$"
+expect_out "^dsn += .*  # env TOKENADM_DSN$"
+# It is what verify uses (here: nothing listens, exit 1), not the others.
+create_token --owner roles --role api
+run_token 1 --config "$CFG/vdsn.toml" verify <<<"$TOK"
+expect_one_line_err
+run_token 0 --config "$CFG/vdsn.toml" show "$TOK_ID"
+# --verify-dsn and TOKENADM_VERIFY_DSN come first.
+TOKENADM_VERIFY_DSN=$BASE_DSN run_token 0 --config "$CFG/vdsn.toml" verify <<<"$TOK"
+expect_out_exactly roles
+run_token 0 --config "$CFG/vdsn.toml" --verify-dsn "$BASE_DSN" verify <<<"$TOK"
+TOKENADM_VERIFY_DSN=$BASE_DSN run_token 0 --config "$CFG/vdsn.toml" --verify-dsn "host=/nonexistent" config show
+expect_out "^verify_dsn += host=/nonexistent  # flag --verify-dsn$"
+TOKENADM_VERIFY_DSN=$BASE_DSN run_token 0 --config "$CFG/vdsn.toml" config show
+expect_out "^verify_dsn += .*  # env TOKENADM_VERIFY_DSN$"
+# verify_dsn_file, refused as dsn_file is when others can read it.
+printf '%s\n' "$BASE_DSN" >"$CFG/vdsn"
+chmod 600 "$CFG/vdsn"
+printf 'verify_dsn_file = "%s"\n' "$CFG/vdsn" >"$CFG/vdsnfile.toml"
+run_token 0 --config "$CFG/vdsnfile.toml" --dsn "host=/nonexistent" verify <<<"$TOK"
+expect_out_exactly roles
+run_token 0 --config "$CFG/vdsnfile.toml" config show
+expect_out "^verify_dsn += .*  # verify_dsn_file$"
+chmod 604 "$CFG/vdsn"
+run_token 2 --config "$CFG/vdsnfile.toml" verify <<<"$TOK"
+expect_one_line_err; expect_err 'has mode 0604'
+
 # A symlink to another user's file is refused (owner check).
 if [ "$(id -u)" = 0 ]; then
   other=$(mktemp -d); chmod 755 "$other"

@@ -189,6 +189,8 @@ rsql() { "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$PGD" -p "$RPORT" -U tok
 [ "$(rsql "select pg_is_in_recovery()")" = t ] || fail "the replica is not in recovery"
 TOKENADM_DSN=$F_DSN create_token --owner primary-made
 REP_TOK=$TOK; REP_ID=$TOK_ID
+TOKENADM_DSN=$F_DSN create_token --owner primary-limited --max-uses 3
+LIM_TOK=$TOK; LIM_ID=$TOK_ID
 TOKENADM_DSN=$F_DSN create_token --owner primary-revoked
 REV_TOK=$TOK
 TOKENADM_DSN=$F_DSN run_token 0 revoke "$TOK_ID"
@@ -225,8 +227,113 @@ run_token 2 create --owner on-replica
 expect_one_line_err; expect_err 'read-only'
 run_token 2 revoke "$REP_ID"
 expect_one_line_err; expect_err 'read-only'
+# Without read_only or --no-touch, a verify on the standby finds out from the
+# refused write and checks again without it: same answers, nothing written.
+run_token 0 verify <<<"$REP_TOK"
+expect_out_exactly primary-made
+run_token 2 verify <<<"$REV_TOK"
+expect_one_line_err; expect_err '^token: revoked: '
+printf '%s\n' "$REP_TOK" "$REV_TOK" garbage "$REP_TOK" | run_token 0 verify --batch
+[ "$(cut -d' ' -f1,2 "$TMP/out" | tr '\n' '|')" = "ok $REP_ID|deny revoked|deny malformed|ok $REP_ID|" ] || fail "verify --batch on the standby"
+# A use-limited token is refused there: its use cannot be counted.
+run_token 2 verify <<<"$LIM_TOK"
+expect_one_line_err; expect_err '^token: forbidden: .*cannot count'
+printf '%s\n' "$REP_TOK" "$LIM_TOK" | run_token 0 verify --batch
+[ "$(cut -d' ' -f1,2 "$TMP/out" | tr '\n' '|')" = "ok $REP_ID|deny forbidden|" ] || fail "verify --batch of a use-limited token on the standby"
+[ "$(fsql faults "select uses from tokenadm.tokens where id = '$LIM_ID'")" = 0 ] \
+  || fail "a verify on the standby counted a use"
+[ "$(fsql faults "select count(*) from tokenadm.tokens where id = '$REP_ID' and last_used_at is not null")" = 0 ] \
+  || fail "a verify on the standby moved last_used_at"
+export TOKENADM_DSN=$BASE_DSN
+
+# --- Connection roles and multi-host DSNs, on the primary + standby. -------
+# --verify-dsn (and TOKENADM_VERIFY_DSN) send verify to the standby; the
+# other commands keep the main DSN.
+log_from=$(stat -c %s "$PGD/replica.log")
+TOKENADM_DSN=$F_DSN run_token 0 --verify-dsn "$R_DSN" verify --no-touch <<<"$REP_TOK"
+expect_out_exactly primary-made
+TOKENADM_DSN=$F_DSN TOKENADM_VERIFY_DSN=$R_DSN run_token 0 verify --batch --no-touch <<<"$REP_TOK"
+expect_out "^ok $REP_ID "
+TOKENADM_DSN=$F_DSN TOKENADM_VERIFY_DSN=$R_DSN create_token --owner made-on-primary
+sleep 0.2
+[ "$(grep -Ec '(statement|execute [^:]*): .*tokenadm.tokens' <(tail -c +"$((log_from + 1))" "$PGD/replica.log"))" -ge 2 ] \
+  || fail "--verify-dsn / TOKENADM_VERIFY_DSN did not reach the standby"
+# key=value multi-host: read-write finds the primary behind the standby;
+# prefer-standby finds the standby.
+MH_RW="host=$PGD,$PGD port=$RPORT,$FPORT user=tokenadm dbname=faults target_session_attrs=read-write"
+MH_PS="host=$PGD,$PGD port=$FPORT,$RPORT user=tokenadm dbname=faults target_session_attrs=prefer-standby"
+TOKENADM_DSN=$MH_RW create_token --owner multi-host
+MH_TOK=$TOK
+[ "$(fsql faults "select count(*) from tokenadm.tokens where owner = 'multi-host'")" = 1 ] || fail "multi-host create"
+for _ in $(seq 100); do [ "$(rsql "select count(*) from tokenadm.tokens where owner = 'multi-host'")" = 1 ] && break; sleep 0.1; done
+log_from=$(stat -c %s "$PGD/replica.log")
+TOKENADM_DSN=$MH_RW run_token 0 --verify-dsn "$MH_PS" verify <<<"$MH_TOK"
+expect_out_exactly multi-host
+sleep 0.2
+tail -c +"$((log_from + 1))" "$PGD/replica.log" | grep -Eq 'statement: |execute ' || fail "prefer-standby did not pick the standby"
+# The URI form of a multi-host DSN (socket directories %-encoded).
+enc=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$PGD")
+MH_URI="postgresql://tokenadm@$enc:$RPORT,$enc:$FPORT/faults?target_session_attrs=read-write"
+TOKENADM_DSN=$MH_URI run_token 0 verify <<<"$MH_TOK"
+expect_out_exactly multi-host
+TOKENADM_DSN=$MH_URI create_token --owner multi-host-uri
+# Exit 1 only when no host at all will do: none listening, or none writable
+# for read-write.
+TOKENADM_DSN="host=$PGD,$PGD port=1,2 user=tokenadm dbname=faults" run_token 1 list
+expect_one_line_err
+TOKENADM_DSN="host=$PGD port=$RPORT user=tokenadm dbname=faults target_session_attrs=read-write" run_token 1 create --owner nowhere
+expect_one_line_err
 export TOKENADM_DSN=$BASE_DSN
 check_clean "$PGD/server.log" "$PGD/replica.log"
+
+# --- 5. verify --batch through outages: the server down at start, killed
+# mid-stream, then back. Every line is answered, in order; the co-process
+# never exits before the end of its input.
+kill_primary
+coproc BATCH { TOKENADM_DSN=$F_DSN exec "$TOKEN" verify --batch 2>"$TMP/co.err"; }
+co_in=${BATCH[1]}; co_out=${BATCH[0]}; co_pid=$BATCH_PID
+# ask LINE: one answer, within 15 s, in $ans.
+ask() {
+  printf '%s\n' "$1" >&"$co_in" || fail "the co-process stopped reading (exited?)"
+  ans=
+  read -r -t 15 ans <&"$co_out" || { cp "$TMP/co.err" "$TMP/err"; fail "no answer to a line within 15 s"; }
+}
+# ask_until WANT LINE: asks until the answer matches (the reconnect backs off).
+ask_until() {
+  local i
+  for i in $(seq 40); do
+    ask "$2"; [[ "$ans" =~ $1 ]] && return 0
+    [ "$ans" = "error unavailable" ] || { cp "$TMP/co.err" "$TMP/err"; fail "answer '$ans' while waiting for /$1/"; }
+    sleep 0.25
+  done
+  fail "no answer matching /$1/ after 40 tries"
+}
+ask "$REP_TOK"
+[ "$ans" = "error unavailable" ] || fail "server down at start: answer '$ans', wanted 'error unavailable'"
+ask garbage
+[ "$ans" = "deny malformed" ] || fail "offline-decided line with the server down: '$ans'"
+ask "$REP_TOK"
+[ "$ans" = "error unavailable" ] || fail "second line with the server down: '$ans'"
+kill -0 "$co_pid" 2>/dev/null || fail "the co-process exited while the server was down at start"
+start_primary
+ask_until "^ok $REP_ID primary-made\$" "$REP_TOK"
+kill_primary
+ask "$REP_TOK"
+[ "$ans" = "error unavailable" ] || fail "server killed mid-stream: answer '$ans'"
+ask "$REP_TOK"
+[ "$ans" = "error unavailable" ] || fail "server still down: answer '$ans'"
+kill -0 "$co_pid" 2>/dev/null || fail "the co-process exited when the server was killed mid-stream"
+start_primary
+ask_until "^ok $REP_ID primary-made\$" "$REP_TOK"
+exec {co_in}>&-
+rc=0; wait "$co_pid" || rc=$?
+cp "$TMP/co.err" "$TMP/err"; : >"$TMP/out"
+[ "$rc" = 0 ] || fail "verify --batch exited $rc at the end of its input, wanted 0"
+check_clean "$TMP/err"
+grep -q 'unavailable' "$TMP/err" || fail "the outage was not reported on stderr"
+# Said once per outage, not once per line: two outages, two lines (and two
+# "again" lines).
+[ "$(grep -c '^token: ' "$TMP/err")" -le 4 ] || fail "stderr has a line per answer"
 
 if [ -s "$TMP/later" ]; then
   : >"$TMP/out"; head -30 "$TMP/later" >"$TMP/err"

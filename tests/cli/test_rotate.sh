@@ -55,6 +55,15 @@ expect_err "warning: token $OLD_ID was rotated; use $NEW_ID"
 run_token 0 verify <<<"$OLD"
 [ "$(sql "select count(*) from tokenadm.audit where token_id = '$OLD_ID' and outcome = 'rotated-token-used'")" = 1 ] \
   || fail "rotated-token use recorded more than once a minute"
+# verify --batch flags it too (the same once a minute), and answers ok.
+sql "delete from tokenadm.audit where token_id = '$OLD_ID' and outcome = 'rotated-token-used'"
+printf '%s\n' "$OLD" "$OLD" | run_token 0 verify --batch
+[ "$(cut -d' ' -f1,2 "$TMP/out" | tr '\n' '|')" = "ok $OLD_ID|ok $OLD_ID|" ] || fail "batch answers for a rotated-out token"
+[ "$(sql "select count(*) from tokenadm.audit where token_id = '$OLD_ID' and outcome = 'rotated-token-used'")" = 1 ] \
+  || fail "verify --batch did not flag the use of a rotated-out token once"
+run_token 0 verify --batch --no-touch <<<"$OLD"
+[ "$(sql "select count(*) from tokenadm.audit where token_id = '$OLD_ID' and outcome = 'rotated-token-used'")" = 1 ] \
+  || fail "verify --batch --no-touch wrote an audit row"
 # After the overlap the old token is revoked.
 sql "update tokenadm.tokens set revoked_at = now() - interval '1 second' where id = '$OLD_ID'"
 run_token 2 verify <<<"$OLD"

@@ -203,6 +203,16 @@ expect_body '"status":"unavailable"'
 expect_status 401 "$U/verify" -H @"$(bearer "junk")"
 grep -q 'database unavailable' "$LOG" || { cp "$LOG" "$TMP/err"; fail "the lost database was not logged"; }
 stop_serve
+# --- serve verifies on the verify DSN (--verify-dsn, TOKENADM_VERIFY_DSN,
+# verify_dsn) when there is one, not on the main DSN
+start_serve "$LOG" --dsn "host=$TMP/nowhere port=1 user=x dbname=x" --verify-dsn "$TOKENADM_DSN" --listen 127.0.0.1:0
+expect_status 200 "http://127.0.0.1:$PORT/verify" -H @"$(bearer "$GOOD")"
+expect_header "^X-Token-Owner: alice"
+stop_serve
+TOKENADM_VERIFY_DSN="host=$TMP/nowhere port=1 user=x dbname=x" start_serve "$LOG" --listen 127.0.0.1:0
+expect_status 503 "http://127.0.0.1:$PORT/verify" -H @"$(bearer "$GOOD")"
+expect_body '"reason":"unavailable"'
+stop_serve
 "$PGBIN/createdb" "${DB}_empty"
 start_serve "$LOG" --dsn "host=$PGHOST port=$PGPORT user=$PGUSER dbname=${DB}_empty" --listen 127.0.0.1:0
 expect_status 503 "http://127.0.0.1:$PORT/verify" -H @"$(bearer "$GOOD")"

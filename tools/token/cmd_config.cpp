@@ -16,7 +16,7 @@ Command setup_config(CLI::App& app, Globals& g)
   add_format(*show, g, o->format, {"text", "json"});
   return {sub, [&g, o] {
             const auto [dsn, source] = effective_dsn(g);
-            const auto settings = tokenadm::show_config(g.cfg, dsn, source);
+            const auto settings = tokenadm::show_config(g.cfg, dsn, source, verify_dsn(g));
             if (o->format == "json") {
               auto j = nlohmann::json::object();
               for (const auto& s : settings) {

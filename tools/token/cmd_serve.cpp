@@ -57,6 +57,9 @@ tokenadm::ServerOptions server_options(const Globals& g, const ServeOptions& o,
   if (!g.dsn.empty()) {
     so.verifier.dsn = g.dsn;
   }
+  // Verification's own DSN (standbys, say): --verify-dsn here; the Verifier
+  // finds TOKENADM_VERIFY_DSN and verify_dsn itself.
+  so.verifier.verify_dsn = g.verify_dsn;
   so.log = log_line;
   return so;
 }

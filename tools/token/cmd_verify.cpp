@@ -1,6 +1,7 @@
 #include "common.hpp"
 
 #include <tokenadm/address.hpp>
+#include <tokenadm/dsn.hpp>
 #include <tokenadm/errors.hpp>
 #include <tokenadm/token.hpp>
 
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -103,15 +105,149 @@ std::string read_token_input(const VerifyOptions& o)
   return read_stdin();
 }
 
+// The co-process's database connection. While the database cannot be
+// reached, lines that need it are answered "error unavailable" at once and a
+// new connection is tried at most once a second (backing off to every
+// k_max_backoff), only when a line needs it.
+class BatchLink {
+public:
+  explicit BatchLink(const Globals& g) : m_g(g) {}
+
+  // A connection, or null while the database is unavailable (then `why`
+  // says why). Connects, or reconnects once the backoff has passed.
+  tokenadm::Db* get()
+  {
+    if (m_db) {
+      return m_db.get();
+    }
+    const auto now = Clock::now();
+    if (now < m_next_attempt) {
+      return nullptr;
+    }
+    try {
+      m_db = connect_verify(m_g);
+      m_fresh = true;
+      if (m_down) {
+        note("connected to the database again");
+      }
+      m_down = false;
+      m_backoff = std::chrono::seconds(1);
+      return m_db.get();
+    } catch (const tokenadm::ConnectError& e) {
+      failed(e.what());
+      return nullptr;
+    }
+  }
+
+  // The connection in use was lost (or a connect failed): closed, and no new
+  // attempt before the backoff has passed. Said on stderr once per outage.
+  void failed(const std::string& why)
+  {
+    m_db.reset();
+    if (!m_down) {
+      note("the database is unavailable (answering 'error unavailable' until it is back): "
+           + why);
+    }
+    m_down = true;
+    m_next_attempt = Clock::now() + m_backoff;
+    m_backoff = std::min(m_backoff * 2, k_max_backoff);
+  }
+
+  // Closes the connection; the next get() connects at once.
+  void drop() { m_db.reset(); }
+
+  // The connection was opened for this batch (a failure on it is not a
+  // stale connection, so it is not retried at once).
+  bool fresh() const { return m_fresh; }
+  void used() { m_fresh = false; }
+
+private:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::seconds k_max_backoff{2};
+  const Globals& m_g;
+  DbHandle m_db;
+  bool m_fresh = false;
+  bool m_down = false;
+  Clock::time_point m_next_attempt{};
+  std::chrono::seconds m_backoff{1};
+};
+
+// Answers for `tokens` (all well-formed; `addresses` as verify_batch takes
+// them): checked on the database, or
+// "error unavailable" / "error schema" / "error database" for each when it
+// cannot answer. Never throws for a database failure.
+std::vector<std::string> batch_answers(BatchLink& link, const Globals& g,
+                                       const std::vector<std::string>& tokens,
+                                       const tokenadm::VerifyRequest& req,
+                                       const tokenadm::Hasher& hasher,
+                                       const std::vector<std::string>& addresses)
+{
+  std::string error;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto* db = link.get();
+    if (db == nullptr) {
+      error = "error unavailable";
+      break;
+    }
+    try {
+      arm_deadline(g.timeout);
+      const auto results = tokenadm::verify_batch(*db, tokens, req, hasher, addresses);
+      disarm_deadline();
+      link.used();
+      std::vector<std::string> out;
+      out.reserve(results.size());
+      for (const auto& r : results) {
+        out.push_back(r.ok ? "ok " + r.id + " " + r.owner : "deny " + r.reason);
+      }
+      return out;
+    } catch (const tokenadm::DbError& e) {
+      const bool timed_out = deadline_fired();
+      disarm_deadline();
+      if (timed_out) {
+        // The deadline cancelled the query on the server (rolled back):
+        // no answer in time, but the connection is fine.
+        note("timed out: a batch query did not finish within --timeout ("
+             + std::to_string(deadline_seconds()) + "s), cancelled");
+        link.used();
+        error = "error unavailable";
+        break;
+      }
+      if (e.code() != "unavailable") {
+        // The server answered: the connection is fine, this batch is not.
+        note(e.what());
+        link.used();
+        error = e.code() == "schema" ? "error schema" : "error database";
+        break;
+      }
+      // A connection that was idle may have died long ago (the server
+      // restarted): one more try at once, on a new one. A new one that
+      // fails says the server is gone.
+      if (!link.fresh() && attempt == 0) {
+        link.drop();
+        continue;
+      }
+      link.failed(e.what());
+      error = "error unavailable";
+      break;
+    }
+  }
+  return std::vector<std::string>(tokens.size(), error);
+}
+
 // Co-process mode: one token per line in, one answer per line out, in
 // order, flushed whenever the input pauses. Lines that arrive together are
-// checked together, in one query.
+// checked together, in one query. It answers every line whatever happens to
+// the database, and ends only at the end of its input (or when its output
+// cannot be written).
 int run_batch(const Globals& g, const VerifyOptions& o, const tokenadm::VerifyRequest& req)
 {
   const tokenadm::Hasher hasher(g.cfg);
+  // A DSN that can never work is a mistake to report now (exit 1), not an
+  // outage to wait out.
+  (void)tokenadm::normalise_dsn(verify_dsn(g).first, g.cfg.connect_timeout);
   // Connected when the first well-formed token needs the database, so a
   // stream of malformed ones never touches it.
-  DbHandle db;
+  BatchLink link(g);
   disarm_deadline(); // the deadline applies per batch, not to the whole stream
   constexpr std::size_t k_max_batch = 10000;
   std::vector<std::string> lines; // complete lines waiting for an answer
@@ -169,11 +305,8 @@ int run_batch(const Globals& g, const VerifyOptions& o, const tokenadm::VerifyRe
           // With --header the line is a whole header: no address on it.
           auto address = o.header ? std::string() : split_address(lines[i]);
           auto token = tokenadm::token_from_input(lines[i], o.header);
-          if (!db) {
-            // Until a token needs the database, bad ones must not connect
-            // to it; verify_batch checks them again (offline) anyway.
-            tokenadm::precheck_token(token);
-          }
+          // Decided offline, answered whatever the database's state.
+          tokenadm::precheck_token(token);
           tokens.push_back(std::move(token));
           any_address = any_address || !address.empty();
           addresses.push_back(address.empty() && req.address ? *req.address : address);
@@ -183,46 +316,11 @@ int run_batch(const Globals& g, const VerifyOptions& o, const tokenadm::VerifyRe
         }
       }
       if (!tokens.empty()) {
-        std::vector<tokenadm::BatchAnswer> results;
-        for (int attempt = 0;; ++attempt) {
-          try {
-            arm_deadline(g.timeout);
-            if (!db) {
-              db = connect(g);
-            }
-            results = tokenadm::verify_batch(*db, tokens, req, hasher,
-                                             any_address ? addresses
-                                                         : std::vector<std::string>{});
-            disarm_deadline();
-            break;
-          } catch (const tokenadm::Error& e) {
-            disarm_deadline();
-            // Not connected yet (the first connect failed): exit 1 as any
-            // command that cannot make its initial connection.
-            if (!db || (e.code() != "unavailable" && e.code() != "connect")) {
-              throw;
-            }
-            std::string why = e.what();
-            if (attempt == 0) {
-              try {
-                db = connect(g); // one reconnect per lost connection
-                continue;
-              } catch (const tokenadm::Error& again) {
-                why = again.what();
-              }
-            }
-            std::string out;
-            for (std::size_t i = start; i < lines.size(); ++i) {
-              out += "error unavailable\n";
-            }
-            write_fully(STDOUT_FILENO, out, "answers");
-            note("lost the database connection and could not get it back: " + why);
-            return 2;
-          }
-        }
+        auto results =
+          batch_answers(link, g, tokens, req, hasher,
+                        any_address ? addresses : std::vector<std::string>{});
         for (std::size_t k = 0; k < results.size(); ++k) {
-          answers[slot[k]] = results[k].ok ? "ok " + results[k].id + " " + results[k].owner
-                                           : "deny " + results[k].reason;
+          answers[slot[k]] = std::move(results[k]);
         }
       }
       std::string out;
@@ -296,7 +394,7 @@ Command setup_verify(CLI::App& app, Globals& g)
             const auto token = tokenadm::token_from_input(read_token_input(*o), o->header);
             // Shape and checksum first: a mistyped token costs no connection.
             tokenadm::precheck_token(token);
-            auto db = connect(g);
+            auto db = connect_verify(g);
             const auto v = tokenadm::verify_token(*db, token, req, tokenadm::Hasher(g.cfg));
             if (v.replaced_by) {
               note("warning: token " + v.id + " was rotated; use " + *v.replaced_by

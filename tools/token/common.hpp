@@ -19,6 +19,7 @@ namespace tokencli {
 
 struct Globals {
   std::string dsn;         // --dsn
+  std::string verify_dsn;  // --verify-dsn
   std::string config_path; // --config
   int timeout = 60;        // --timeout (see main for precedence)
   tokenadm::Config cfg;    // loaded after parsing, before a command runs
@@ -73,6 +74,11 @@ using DbHandle = std::unique_ptr<tokenadm::Db, DbCloser>;
 // cancels the running statement on the server (its transaction rolls
 // back) and the command fails with deadline_fired() set.
 DbHandle connect(const Globals& g, const std::string& positional_dsn = {});
+
+// The DSN verification uses (see tokenadm::resolve_verify_dsn) and where it
+// came from; connect_verify() connects to it as connect() does.
+std::pair<std::string, std::string> verify_dsn(const Globals& g);
+DbHandle connect_verify(const Globals& g);
 
 // First thing in main: fds 0-2 open (/dev/null where closed, the wrong way
 // round so a write to a closed stdout still fails), SIGPIPE ignored, and

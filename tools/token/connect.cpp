@@ -26,6 +26,11 @@ std::pair<std::string, std::string> effective_dsn(const Globals& g,
   return {dsn, source};
 }
 
+std::pair<std::string, std::string> verify_dsn(const Globals& g)
+{
+  return tokenadm::resolve_verify_dsn(g.verify_dsn, g.cfg, effective_dsn(g));
+}
+
 void announce(const Globals& g, tokenadm::Db& db, const tokenadm::Notice& notice)
 {
   if (const auto warning =

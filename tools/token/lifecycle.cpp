@@ -234,7 +234,8 @@ void DbCloser::operator()(tokenadm::Db* db) const noexcept
   delete db;
 }
 
-DbHandle connect(const Globals& g, const std::string& positional_dsn)
+namespace {
+DbHandle connect_to(const Globals& g, const std::string& dsn)
 {
   // libpq prints server notices that arrive while connecting (say
   // "WARNING: terminating connection due to immediate shutdown") straight
@@ -259,7 +260,7 @@ DbHandle connect(const Globals& g, const std::string& positional_dsn)
   DbHandle db;
   g_phase = k_connecting;
   try {
-    db.reset(new tokenadm::Db(effective_dsn(g, positional_dsn).first, g.cfg.connect_timeout));
+    db.reset(new tokenadm::Db(dsn, g.cfg.connect_timeout));
   } catch (...) {
     g_phase = k_before;
     restore();
@@ -277,6 +278,17 @@ DbHandle connect(const Globals& g, const std::string& positional_dsn)
   }
   g_phase = k_connected;
   return db;
+}
+} // namespace
+
+DbHandle connect(const Globals& g, const std::string& positional_dsn)
+{
+  return connect_to(g, effective_dsn(g, positional_dsn).first);
+}
+
+DbHandle connect_verify(const Globals& g)
+{
+  return connect_to(g, verify_dsn(g).first);
 }
 
 } // namespace tokencli

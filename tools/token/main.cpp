@@ -82,6 +82,9 @@ int main(int argc, char** argv)
              "See token(1), token-<command>(1) and tokenadm.toml(5).");
   app.add_option("--dsn", g.dsn, "PostgreSQL DSN (else TOKENADM_DSN, the config, libpq defaults)")
     ->type_name("DSN");
+  app.add_option("--verify-dsn", g.verify_dsn,
+                 "DSN for verify (else TOKENADM_VERIFY_DSN, the config's verify_dsn, the DSN)")
+    ->type_name("DSN");
   app.add_option("--config", g.config_path, "Configuration file (else TOKENADM_CONFIG, ...)")
     ->type_name("FILE");
   bool quiet = false;

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tokenadm {
@@ -47,6 +48,9 @@ struct ServeConfig {
 struct Config {
   std::string path;                // the file read; empty when none was found
   std::string dsn;                 // from dsn or dsn_file (not the environment)
+  // from verify_dsn or verify_dsn_file (not the environment); empty: verify
+  // uses the main DSN. See resolve_verify_dsn.
+  std::string verify_dsn;
   int connect_timeout = 10;        // seconds
   int timeout = 60;                // whole-command deadline, seconds; 0: none
   bool read_only = false;          // verify never writes (hot standby)
@@ -79,7 +83,18 @@ struct ShownSetting {
   std::string source;
 };
 std::vector<ShownSetting> show_config(const Config& config, const std::string& effective_dsn,
-                                      const std::string& dsn_source);
+                                      const std::string& dsn_source,
+                                      const std::pair<std::string, std::string>& verify_dsn);
+
+// The DSN that verification (verify, verify --batch, Verifier, serve) uses,
+// and where it came from, first found wins: `flag` (--verify-dsn),
+// $TOKENADM_VERIFY_DSN, the configuration's verify_dsn or verify_dsn_file;
+// else `main_dsn` (the DSN every other command uses, with its source),
+// whose source is then reported as "dsn (SOURCE)". Typically every node of
+// a replicated cluster with target_session_attrs=prefer-standby.
+std::pair<std::string, std::string> resolve_verify_dsn(
+  const std::string& flag, const Config& config,
+  const std::pair<std::string, std::string>& main_dsn);
 
 // Refuses a file that holds a secret when it is not owned by the user (or
 // root) or when group or others may read it. `what` names it in messages.

@@ -282,7 +282,9 @@ struct BatchAnswer {
 };
 
 // Checks many tokens with one query (plus, unless req.touch is off, one
-// update of last_used_at, and one audit upsert per failure reason).
+// update of last_used_at and use counts, and one audit upsert per failure
+// reason). On a hot standby nothing is written and use-limited tokens are
+// denied "forbidden" (their use cannot be counted).
 // Malformed and bad-checksum tokens never reach the database. Answers are
 // in input order. Throws DbError (code "unavailable" when the connection
 // is lost).

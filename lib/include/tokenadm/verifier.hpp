@@ -38,8 +38,16 @@ struct VerifierOptions {
   // second query per accepted token. Off: see VerifyResult::roles.
   bool fetch_roles = false;
   // For the Config constructor: this DSN rather than $TOKENADM_DSN or the
-  // configuration's (a --dsn flag).
+  // configuration's (a --dsn flag). Used for verification only when no
+  // verify DSN is found (see verify_dsn).
   std::optional<std::string> dsn{};
+  // Verify on this DSN rather than the constructor's: typically every node
+  // of a replicated cluster with target_session_attrs=prefer-standby. For
+  // the Config constructor, empty means $TOKENADM_VERIFY_DSN, else the
+  // configuration's verify_dsn (or verify_dsn_file), else its DSN. On a hot
+  // standby nothing is written (no last_used_at, no audit row), and a
+  // use-limited token is refused (forbidden: its use cannot be counted).
+  std::string verify_dsn{};
 };
 
 struct VerifyResult {
@@ -95,8 +103,11 @@ public:
   // ConnectError, at once, for a DSN that cannot be understood.
   explicit Verifier(const std::string& dsn, VerifierOptions options = {});
   Verifier(const std::string& dsn, int connect_timeout);
-  // Like the CLI: the DSN from $TOKENADM_DSN, else the configuration's dsn
-  // or dsn_file, else libpq's defaults; the configuration's digest, peppers
+  // Like the CLI's verify: the DSN from VerifierOptions::verify_dsn, else
+  // $TOKENADM_VERIFY_DSN, else the configuration's verify_dsn or
+  // verify_dsn_file, else VerifierOptions::dsn, else $TOKENADM_DSN, else its
+  // dsn or dsn_file, else
+  // libpq's defaults; the configuration's digest, peppers
   // and connect_timeout; read_only = true turns touch and audit off. Throws
   // ConfigError (pepper files) or ConnectError (DSN).
   explicit Verifier(const Config& config, VerifierOptions options = {});
@@ -119,8 +130,8 @@ public:
   // Checks several tokens that need the same role and scope with one query
   // (coalescing: a server answers requests that arrive together this way).
   // Answers are in input order; malformed ones never reach the database.
-  // A rotated-out token in its overlap is accepted but, unlike verify(),
-  // not flagged in the audit trail. Never throws for a rejection or a
+  // A rotated-out token in its overlap is accepted and flagged in the
+  // audit trail, as by verify(). Never throws for a rejection or a
   // database failure.
   std::vector<VerifyResult> verify_many(const std::vector<std::string>& tokens,
                                         std::optional<std::string> role = {},
