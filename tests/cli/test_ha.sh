@@ -1,0 +1,223 @@
+# High availability (label ha): a pg_auto_failover formation (monitor + two
+# data nodes, synchronous replication) on loopback. While `token create`
+# runs in a loop and `verify --batch` co-processes keep verifying, the
+# primary's postmaster is killed (kill -9). Asserts: no token printed with
+# exit 0 is lost, a create that fails prints nothing and one line, the
+# co-processes answer every line and never exit; then the old primary comes
+# back as a standby and verifies reach it. Prints the figures.
+if [ -z "${HA_DSN:-}" ]; then
+  command -v pg_autoctl >/dev/null || { echo "skip: pg_autoctl is not installed (scripts/install-deps)"; exit 77; }
+  exec "$(dirname "$0")/../../scripts/with-ha" bash "$0" "$@"
+fi
+. "$(dirname "$0")/common.sh"
+export TOKENADM_DSN=$HA_DSN
+PSQL=$PGBIN/psql
+node_port() { local p=HA_PORT$1; echo "${!p}"; }
+# nsql N SQL: psql on node N (bounded: a hung node fails the test, not ctest).
+nsql() {
+  timeout 30 "$PSQL" -X -q -At -v ON_ERROR_STOP=1 \
+    -d "postgresql://postgres@127.0.0.1:$(node_port "$1")/tokenadm?connect_timeout=5" -c "$2"
+}
+# The node pg_auto_failover has as primary (1 or 2), from the monitor.
+primary_node() {
+  ha_autoctl show state --pgdata "$HA_MONITOR" 2>/dev/null \
+    | awk -F'|' '$6 ~ /primary/ && $7 ~ /primary/ { gsub(/ /, "", $2); print $2 }'
+}
+state() { ha_autoctl show state --pgdata "$HA_MONITOR" 2>&1 | sed 's/^/    /'; tail -n 15 "$HA_DIR"/*.log 2>/dev/null; }
+now() { printf '%s' "$EPOCHREALTIME"; }
+
+run_token 0 init
+P=$(primary_node)
+[ "$P" = 1 ] || [ "$P" = 2 ] || { state >"$TMP/err"; fail "no primary in the formation"; }
+S=$(( 3 - P ))
+# Synchronous: a commit on the primary waits for the standby.
+sync=$(nsql "$P" "show synchronous_standby_names")
+[ -n "$sync" ] || fail "synchronous_standby_names is empty on the primary"
+[ "$(nsql "$P" "show synchronous_commit")" = on ] || fail "synchronous_commit is not on"
+echo "formation: primary node$P, standby node$S, synchronous_standby_names = $sync"
+
+# Tokens known before the failover, for the co-processes to verify.
+: >"$TMP/known"
+for i in 1 2 3; do
+  create_token --owner "before-$i"
+  printf '%s\n' "$TOK" >>"$TMP/known"
+done
+create_token --owner limited --max-uses 3
+LIM_TOK=$TOK; LIM_ID=$TOK_ID
+
+# Two co-processes: one on the verify DSN (every node, prefer-standby), one
+# on the write DSN (the primary only), to see the gap each one has. Each
+# talks through two FIFOs (bash has one coproc at a time).
+# start_batch NAME TOKEN-ARGS...: sets NAME_pid, NAME_in, NAME_out.
+start_batch() {
+  local name=$1 fd_in fd_out
+  shift
+  mkfifo "$TMP/$name.in" "$TMP/$name.out"
+  "$TOKEN" "$@" verify --batch <"$TMP/$name.in" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+  printf -v "${name}_pid" %s "$!"
+  exec {fd_in}>"$TMP/$name.in" {fd_out}<"$TMP/$name.out"
+  printf -v "${name}_in" %s "$fd_in"
+  printf -v "${name}_out" %s "$fd_out"
+}
+start_batch vs --verify-dsn "$HA_VERIFY_DSN"
+start_batch vp
+: >"$TMP/vs.log"; : >"$TMP/vp.log"
+# ask IN OUT LOG TOKEN: one line in, one answer out within 20 s, logged as
+# "TIME ANSWER".
+ask() {
+  local ans=
+  printf '%s\n' "$4" >&"$1" || fail "a co-process stopped reading"
+  read -r -t 20 ans <&"$2" || fail "a co-process gave no answer within 20 s"
+  printf '%s %s\n' "$(now)" "$ans" >>"$3"
+}
+
+# The create loop, in the background: each create's exit status and output.
+mkdir "$TMP/creates"
+create_loop() {
+  local i=0 rc
+  while [ ! -e "$TMP/stop" ]; do
+    i=$(( i + 1 ))
+    rc=0
+    "$TOKEN" --timeout 20 create --owner "loop-$i" >"$TMP/creates/$i.out" 2>"$TMP/creates/$i.err" || rc=$?
+    printf '%s %s\n' "$(now)" "$rc" >"$TMP/creates/$i.rc"
+    sleep 0.05
+  done
+}
+create_loop &
+loop_pid=$!
+verify_round() {
+  local t
+  t=$(shuf -n 1 "$TMP/known")
+  ask "$vs_in" "$vs_out" "$TMP/vs.log" "$t"
+  ask "$vp_in" "$vp_out" "$TMP/vp.log" "$t"
+}
+for _ in $(seq 10); do verify_round; sleep 0.1; done
+grep -q ' ok ' <(sed 's/^[^ ]* / /' "$TMP/vs.log") || { cp "$TMP/vs.log" "$TMP/out"; fail "the verify co-process answered no ok before the failover"; }
+
+# Kill -9 the primary's postmaster. Its keeper (pg_autoctl) would restart
+# it, often before the monitor notices: the keeper is killed too, as a
+# whole host going down would, so that the failover happens.
+pm=$(head -1 "$HA_DIR/node$P/postmaster.pid")
+keeper=$(ha_node_pgid "$P")
+kill -STOP -- "-$keeper" 2>/dev/null || true
+kill_at=$(now)
+kill -9 "$pm"
+kill -9 -- "-$keeper" 2>/dev/null || true
+echo "killed node$P: postmaster $pm (kill -9) and its keeper"
+
+# Until the old standby is the primary and both co-processes answer ok
+# again, and a create went through after the kill: at most 120 s.
+deadline=$(( SECONDS + 120 ))
+promoted=
+while :; do
+  verify_round
+  [ -n "$promoted" ] || { [ "$(primary_node)" = "$S" ] && promoted=$(now); }
+  if [ -n "$promoted" ] && [ "$(tail -1 "$TMP/vs.log" | cut -d' ' -f2)" = ok ] \
+     && [ "$(tail -1 "$TMP/vp.log" | cut -d' ' -f2)" = ok ] \
+     && awk -v k="$kill_at" '$1 > k && $2 == 0 { f = 1 } END { exit !f }' "$TMP"/creates/*.rc; then
+    break
+  fi
+  [ "$SECONDS" -lt "$deadline" ] || { state >"$TMP/err"; fail "no failover within 120 s"; }
+  sleep 0.2
+done
+for _ in $(seq 5); do verify_round; sleep 0.1; done
+touch "$TMP/stop"
+wait "$loop_pid"
+
+# The creates: 0, or 1/2 with one line and nothing on stdout.
+created=0; refused=0
+: >"$TMP/printed"
+for f in "$TMP"/creates/*.rc; do
+  n=$(basename "$f" .rc)
+  read -r _ rc <"$f"
+  case $rc in
+    0)
+      t=$(cat "$TMP/creates/$n.out")
+      [[ "$t" =~ ^tka_[0-9A-Za-z]{10}_[0-9A-Za-z]{38}$ ]] || fail "create $n exited 0 without a token"
+      remember_secret "$t"
+      printf '%s\n' "$t" >>"$TMP/printed"
+      created=$(( created + 1 )) ;;
+    1 | 2)
+      cp "$TMP/creates/$n.err" "$TMP/err"; cp "$TMP/creates/$n.out" "$TMP/out"
+      [ ! -s "$TMP/creates/$n.out" ] || fail "create $n exited $rc but printed something"
+      expect_one_line_err
+      refused=$(( refused + 1 )) ;;
+    *) cp "$TMP/creates/$n.err" "$TMP/err"; fail "create $n exited $rc" ;;
+  esac
+done
+check_clean "$TMP"/creates/*.err
+[ "$refused" -gt 0 ] || echo "note: no create was refused (the failover fell between two creates)"
+
+# Zero lost: every printed token verifies on the new primary.
+cat "$TMP/known" >>"$TMP/printed"
+run_token 0 verify --batch --no-touch <"$TMP/printed"
+total=$(wc -l <"$TMP/printed")
+oks=$(grep -c '^ok ' "$TMP/out" || true)
+lost=$(( total - oks ))
+[ "$lost" = 0 ] || fail "$lost of $total tokens printed with exit 0 do not verify on the new primary"
+
+# The co-processes: alive, every line answered, ok or error unavailable only.
+kill -0 "$vs_pid" 2>/dev/null || fail "the verify-DSN co-process exited"
+kill -0 "$vp_pid" 2>/dev/null || fail "the main-DSN co-process exited"
+for log in vs vp; do
+  if grep -Ev '^[0-9.]+ (ok [0-9A-Za-z]{10} before-[0-9]|error unavailable$)' "$TMP/$log.log" >"$TMP/err"; then
+    fail "unexpected answers from the $log co-process"
+  fi
+done
+# gap LOG: seconds from the kill to the first ok after the last error (0
+# when there was none).
+gap() {
+  awk -v k="$kill_at" '$1 >= k && $2 == "error" { last = $1 } END { print last == "" ? "" : last }' "$1" >"$TMP/last_err"
+  local last
+  last=$(cat "$TMP/last_err")
+  if [ -z "$last" ]; then echo 0; return; fi
+  awk -v k="$kill_at" -v l="$last" '$1 > l && $2 == "ok" { printf "%.1f", $1 - k; exit }' "$1"
+}
+vs_gap=$(gap "$TMP/vs.log"); vp_gap=$(gap "$TMP/vp.log")
+vs_err=$(grep -c ' error unavailable$' "$TMP/vs.log" || true)
+vp_err=$(grep -c ' error unavailable$' "$TMP/vp.log" || true)
+promo=$(awk -v a="$kill_at" -v b="$promoted" 'BEGIN { printf "%.1f", b - a }')
+exec {vs_in}>&- {vp_in}>&-
+rc=0; wait "$vs_pid" || rc=$?
+[ "$rc" = 0 ] || fail "the verify-DSN co-process exited $rc at the end of its input"
+rc=0; wait "$vp_pid" || rc=$?
+[ "$rc" = 0 ] || fail "the main-DSN co-process exited $rc at the end of its input"
+
+# The old primary comes back as a standby (pg_autoctl rewinds it), and
+# verifies on the verify DSN reach it.
+ha_start_node "$P"
+deadline=$(( SECONDS + 150 ))
+until ha_autoctl show state --pgdata "$HA_MONITOR" 2>/dev/null \
+        | awk -F'|' -v n="node$P" '$1 ~ n && $6 ~ /secondary/ && $7 ~ /secondary/ { f = 1 } END { exit !f }'; do
+  [ "$SECONDS" -lt "$deadline" ] || { state >"$TMP/err"; fail "node$P did not come back as a standby within 150 s"; }
+  sleep 1
+done
+[ "$(nsql "$P" "select pg_is_in_recovery()")" = t ] || fail "node$P is back but not in recovery"
+# A new co-process on the verify DSN (prefer-standby) lands on node$P, the
+# only standby: every printed token verifies there, and node$P shows its
+# connection.
+start_batch vr --verify-dsn "$HA_VERIFY_DSN&application_name=tokenadm_ha_verify"
+while read -r t; do
+  ask "$vr_in" "$vr_out" "$TMP/vr.log" "$t"
+done <"$TMP/printed"
+[ "$(grep -c ' ok ' "$TMP/vr.log")" = "$total" ] || { cp "$TMP/vr.log" "$TMP/out"; cp "$TMP/vr.err" "$TMP/err"; fail "verifies through the returned standby failed"; }
+[ "$(nsql "$P" "select count(*) from pg_stat_activity where application_name = 'tokenadm_ha_verify'")" = 1 ] \
+  || fail "the verify DSN's connection is not on the returned standby node$P"
+exec {vr_in}>&-
+rc=0; wait "$vr_pid" || rc=$?
+[ "$rc" = 0 ] || fail "the co-process on the returned standby exited $rc"
+# On the standby a use-limited token is refused (its use cannot be counted),
+# and nothing is written there.
+run_token 2 --verify-dsn "postgresql://postgres@127.0.0.1:$(node_port "$P")/tokenadm" verify <<<"$LIM_TOK"
+expect_one_line_err; expect_err '^token: forbidden: .*cannot count'
+run_token 0 verify <<<"$LIM_TOK"   # on the primary: counted
+[ "$(nsql "$S" "select uses from tokenadm.tokens where id = '$LIM_ID'")" = 1 ] || fail "the use on the primary was not counted once"
+# Writes still go to the primary, through the multi-host DSN.
+create_token --owner after
+[ "$(nsql "$S" "select count(*) from tokenadm.tokens where id = '$TOK_ID'")" = 1 ] || fail "the create after the failover is not on the new primary"
+
+echo "ha: tokens created $created, lost $lost (of $total printed or known, verified on the new primary)"
+echo "ha: creates refused during the failover $refused (exit 1 or 2, one line, nothing printed)"
+echo "ha: promotion ${promo}s after the kill"
+echo "ha: verify gap ${vs_gap}s on the verify DSN (prefer-standby, $vs_err error unavailable), ${vp_gap}s on the main DSN ($vp_err error unavailable)"
+pass
