@@ -1,10 +1,13 @@
 # High availability (label ha): a pg_auto_failover formation (monitor + two
 # data nodes, synchronous replication) on loopback. While `token create`
 # runs in a loop and `verify --batch` co-processes keep verifying, the
-# primary's postmaster is killed (kill -9). Asserts: no token printed with
-# exit 0 is lost, a create that fails prints nothing and one line, the
-# co-processes answer every line and never exit; then the old primary comes
-# back as a standby and verifies reach it. Prints the figures.
+# primary's postmaster is killed (kill -9): first alone (its keeper
+# restarts it, or the monitor fails over: either will do), then with its
+# keeper, as a lost host, so that the monitor fails over. Asserts: no token
+# printed with exit 0 is lost, a create that fails prints nothing and one
+# line, the co-processes answer every line and never exit; then the old
+# primary comes back as a standby and verifies reach it. Prints the figures
+# as "ha: ..." lines; asserts no time.
 if [ -z "${HA_DSN:-}" ]; then
   command -v pg_autoctl >/dev/null || { echo "skip: pg_autoctl is not installed (scripts/install-deps)"; exit 77; }
   exec "$(dirname "$0")/../../scripts/with-ha" bash "$0" "$@"
@@ -94,9 +97,49 @@ verify_round() {
 for _ in $(seq 10); do verify_round; sleep 0.1; done
 grep -q ' ok ' <(sed 's/^[^ ]* / /' "$TMP/vs.log") || { cp "$TMP/vs.log" "$TMP/out"; fail "the verify co-process answered no ok before the failover"; }
 
-# Kill -9 the primary's postmaster. Its keeper (pg_autoctl) would restart
-# it, often before the monitor notices: the keeper is killed too, as a
-# whole host going down would, so that the failover happens.
+# answered_ok: both co-processes' last answers are ok.
+answered_ok() {
+  [ "$(tail -1 "$TMP/vs.log" | cut -d' ' -f2)" = ok ] && [ "$(tail -1 "$TMP/vp.log" | cut -d' ' -f2)" = ok ]
+}
+# created_since TIME: a create started after TIME exited 0.
+created_since() { awk -v k="$1" '$1 > k && $2 == 0 { f = 1 } END { exit !f }' "$TMP"/creates/*.rc; }
+# settled: the monitor has one primary and one secondary, both as assigned.
+settled() {
+  ha_autoctl show state --pgdata "$HA_MONITOR" 2>/dev/null \
+    | grep -c 'primary *| *primary *$\|secondary *| *secondary *$' | grep -qx 2
+}
+
+# 1. Kill -9 the primary's postmaster alone. Its keeper (pg_autoctl)
+# restarts it, often before the monitor notices; or the monitor fails over.
+# Either outcome will do: writes and verifies come back (and nothing is
+# lost: checked below with the rest).
+first_node=$P
+pm=$(head -1 "$HA_DIR/node$P/postmaster.pid")
+first_at=$(now)
+kill -9 "$pm"
+deadline=$(( SECONDS + 120 ))
+while :; do
+  verify_round
+  answered_ok && created_since "$first_at" && break
+  [ "$SECONDS" -lt "$deadline" ] || { state >"$TMP/err"; fail "writes did not come back within 120 s of killing node$P's postmaster"; }
+  sleep 0.2
+done
+first_back=$(awk -v a="$first_at" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+deadline=$(( SECONDS + 150 ))
+until settled; do
+  [ "$SECONDS" -lt "$deadline" ] || { state >"$TMP/err"; fail "the formation did not settle within 150 s of the first kill"; }
+  sleep 1
+done
+if [ "$(primary_node)" = "$P" ]; then
+  first_outcome="restarted by its keeper"
+else
+  first_outcome="failed over to node$S"
+  P=$S; S=$(( 3 - P ))
+fi
+echo "killed node$first_node's postmaster alone: $first_outcome; writes and verifies back after ${first_back}s"
+
+# 2. Kill -9 the primary's postmaster with its keeper, as a whole host
+# going down would, so that the monitor fails over.
 pm=$(head -1 "$HA_DIR/node$P/postmaster.pid")
 keeper=$(ha_node_pgid "$P")
 kill -STOP -- "-$keeper" 2>/dev/null || true
@@ -112,9 +155,7 @@ promoted=
 while :; do
   verify_round
   [ -n "$promoted" ] || { [ "$(primary_node)" = "$S" ] && promoted=$(now); }
-  if [ -n "$promoted" ] && [ "$(tail -1 "$TMP/vs.log" | cut -d' ' -f2)" = ok ] \
-     && [ "$(tail -1 "$TMP/vp.log" | cut -d' ' -f2)" = ok ] \
-     && awk -v k="$kill_at" '$1 > k && $2 == 0 { f = 1 } END { exit !f }' "$TMP"/creates/*.rc; then
+  if [ -n "$promoted" ] && answered_ok && created_since "$kill_at"; then
     break
   fi
   [ "$SECONDS" -lt "$deadline" ] || { state >"$TMP/err"; fail "no failover within 120 s"; }
@@ -218,6 +259,7 @@ create_token --owner after
 
 echo "ha: tokens created $created, lost $lost (of $total printed or known, verified on the new primary)"
 echo "ha: creates refused during the failover $refused (exit 1 or 2, one line, nothing printed)"
-echo "ha: promotion ${promo}s after the kill"
+echo "ha: postmaster alone killed: $first_outcome, writes and verifies back after ${first_back}s"
+echo "ha: postmaster and keeper killed: promotion ${promo}s after the kill"
 echo "ha: verify gap ${vs_gap}s on the verify DSN (prefer-standby, $vs_err error unavailable), ${vp_gap}s on the main DSN ($vp_err error unavailable)"
 pass
