@@ -219,9 +219,64 @@ CreatedToken create_token(Db& db, const NewToken& spec, const Policy& policy,
   });
 }
 
-Ensured ensure_token(Db& db, const NewToken& spec, const Policy& policy,
-                     const Hasher& hasher, const Actor& actor)
+namespace {
+
+std::vector<std::string> as_set(std::vector<std::string> v)
 {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
+}
+
+// What ensure_token reports as drift of `t` (active) from `spec`.
+std::vector<std::string> drift(pqxx::transaction_base& tx, const TokenInfo& t,
+                               const NewToken& spec, bool compare_expiry)
+{
+  std::vector<std::string> out;
+  if (as_set(t.roles) != as_set(spec.roles)) {
+    out.emplace_back("roles");
+  }
+  if (as_set(t.scopes) != as_set(spec.scopes)) {
+    out.emplace_back("scopes");
+  }
+  // Address ranges as sets of normalised cidr (10.1.2.3 is 10.1.2.3/32),
+  // and the use limit.
+  const auto policy = tx.exec_params1(
+    "select coalesce((select array_agg(distinct a order by a) from unnest(t.allow_from) a),"
+    "  '{}') is distinct from coalesce((select array_agg(distinct a order by a)"
+    "  from unnest($2::cidr[]) a), '{}'), t.max_uses is distinct from $3::integer"
+    " from tokenadm.tokens t where t.id = $1",
+    t.id, nullable(allow_param(spec)), nullable(max_uses_param(spec)));
+  if (policy[0].as<bool>()) {
+    out.emplace_back("allow_from");
+  }
+  if (policy[1].as<bool>()) {
+    out.emplace_back("max_uses");
+  }
+  if (compare_expiry) {
+    // The lifetime from creation is compared, not the time left, so a
+    // token is not drift the moment after it was made; 1% or a minute of
+    // slack.
+    const auto row = tx.exec_params1(
+      "select case when $2::bool then t.expires_at is not null"
+      " when $3::text is not null then t.expires_at is distinct from $3::timestamptz"
+      " else t.expires_at is null or abs(extract(epoch from t.expires_at - t.created_at)"
+      "  - $4::bigint) > greatest(60, $4::bigint / 100) end"
+      " from tokenadm.tokens t where t.id = $1",
+      t.id, spec.no_expiry, nullable(spec.expires_at), spec.expires_in.value_or(0));
+    if (row[0].as<bool>()) {
+      out.emplace_back("expiry");
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+Ensured ensure_token(Db& db, const NewToken& spec, const Policy& policy,
+                     const Hasher& hasher, const Actor& actor, const EnsureRequest& request)
+{
+  using Mode = EnsureRequest::Mode;
   validate_new_token(spec, policy);
   return guarded(db, [&] {
     pqxx::work tx(db.impl().conn);
@@ -235,11 +290,41 @@ Ensured ensure_token(Db& db, const NewToken& spec, const Policy& policy,
       " and t.label = $2 and " + k_active_sql + " order by t.created_at desc limit 1)",
       spec.owner, spec.label);
     require_schema_version(version_of(row[0]));
+    if (request.expect_id && (row[1].is_null() || *request.expect_id != row[1].c_str())) {
+      throw UsageError("--output file holds token " + printable_id(*request.expect_id)
+                       + (row[1].is_null()
+                            ? std::string(", which is not active")
+                            : ", but the active one is " + std::string(row[1].c_str()))
+                       + ": remove it to have one made");
+    }
     if (!row[1].is_null()) {
-      const auto found = query_infos(tx, "t.id = $1", row[1].c_str());
+      out.existing = query_infos(tx, "t.id = $1", row[1].c_str()).at(0);
+      out.differs = drift(tx, out.existing, spec, request.compare_expiry);
+      if (out.differs.empty() || request.mode != Mode::converge) {
+        tx.commit();
+        return out;
+      }
+      // Converge: a rotation to the asked-for shape, in this transaction.
+      out.token = create_in(tx, spec, policy, hasher, actor, "ensure");
+      std::string what;
+      for (const auto& d : out.differs) {
+        what += (what.empty() ? "" : ", ") + d;
+      }
+      tx.exec_params(
+        "with upd as (update tokenadm.tokens set revoked_at = now(), revoked_by = $2,"
+        "  revoke_reason = 'rotated', replaced_by = $3 where id = $1 returning id, owner)"
+        " insert into tokenadm.audit " + k_audit_cols +
+        " select now(), 'rotate', upd.id, upd.owner, $2, nullif($4, ''), $5, 'ok',"
+        " 'replaced by ' || $3 || ' (ensure --converge: ' || $6 || ' differed)' from upd",
+        out.existing.id, actor.describe(), out.token->info.id, actor.sudo_user, actor.host,
+        what);
       tx.commit();
-      out.existing = found.at(0);
+      out.replaced = out.existing.id;
+      out.created = true;
       return out;
+    }
+    if (request.mode == Mode::dry_run) {
+      return out; // rolled back: nothing was changed
     }
     out.token = create_in(tx, spec, policy, hasher, actor, "ensure");
     tx.commit();

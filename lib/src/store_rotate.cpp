@@ -28,7 +28,7 @@ TokenInfo renew_token(Db& db, const std::string& id, std::int64_t expires_in,
     "  select now(), 'renew', upd.id, upd.owner, $3, nullif($4, ''), $5, 'ok',"
     "  'expires ' || " + iso("upd.expires_at") + " from upd)"
     " select " + k_version_sql + ", (select count(*) from t), (select count(*) from upd),"
-    " (select " + iso("revoked_at") + " from t)";
+    " (select " + iso("revoked_at") + " from t), (select revoked_at > now() from t)";
   return guarded(db, [&] {
     pqxx::nontransaction tx(db.impl().conn);
     const auto row = tx.exec_params1(sql, id, expires_in, actor.describe(), actor.sudo_user,
@@ -38,7 +38,9 @@ TokenInfo renew_token(Db& db, const std::string& id, std::int64_t expires_in,
       throw NotFound(printable_id(id) + ": no such token");
     }
     if (row[2].as<int>() == 0) {
-      throw TokenRejected("revoked", "token " + id + " was revoked at "
+      // A rotation with --overlap schedules the revocation: not past yet.
+      const bool future = !row[4].is_null() && row[4].as<bool>();
+      throw TokenRejected("revoked", "token " + id + (future ? " will be revoked at " : " was revoked at ")
                                        + std::string(row[3].c_str()) + "; create a new one");
     }
     return query_infos(tx, "t.id = $1", id).at(0);

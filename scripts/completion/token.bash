@@ -21,7 +21,7 @@ _token_options()
   case $1 in
     init) echo "--help --check" ;;
     create) echo "--help --owner --label --role --scope --contact --meta --expires-in --expires-at --no-expiry --allow-from --max-uses --format --output --count --labels-from-stdin" ;;
-    ensure) echo "--help --owner --label --role --scope --contact --meta --expires-in --expires-at --no-expiry --allow-from --max-uses --format --output" ;;
+    ensure) echo "--help --owner --label --role --scope --contact --meta --expires-in --expires-at --no-expiry --allow-from --max-uses --format --output --converge --dry-run" ;;
     list) echo "--help --owner --label --role --state --used-from --expiring-within --created-before --format" ;;
     show) echo "--help --format" ;;
     verify) echo "--help --token-file --header --batch --role --scope --from --no-touch --no-audit --format" ;;

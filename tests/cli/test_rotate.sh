@@ -137,4 +137,16 @@ expect_one_line_err
 run_token 2 prune --older-than -5d
 expect_one_line_err
 
+# Renewing a token whose revocation is scheduled (rotated with --overlap)
+# says it will be revoked, not that it was.
+create_token --owner tense --label t
+run_token 0 rotate "$TOK_ID" --overlap 1h
+remember_secret "$(cat "$TMP/out")"
+run_token 2 renew "$TOK_ID"
+expect_one_line_err; expect_err "token $TOK_ID will be revoked at .*; create a new one"
+create_token --owner tense --label u
+run_token 0 revoke "$TOK_ID"
+run_token 2 renew "$TOK_ID"
+expect_one_line_err; expect_err "token $TOK_ID was revoked at "
+
 pass

@@ -3,7 +3,14 @@
 #include <tokenadm/errors.hpp>
 #include <tokenadm/identity.hpp>
 
+#include <tokenadm/token.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <iostream>
 
@@ -98,56 +105,206 @@ Command setup_create(CLI::App& app, Globals& g)
           }};
 }
 
+namespace {
+
+// The ID of the token in an existing --output file, read without following
+// a symlink; a file that holds no token is an error, not an overwrite.
+std::string id_in_file(const std::string& path)
+{
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    throw tokenadm::UsageError("--output " + path + ": " + std::strerror(errno));
+  }
+  struct stat st {};
+  std::string text;
+  char buf[256];
+  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  try {
+    for (std::size_t n = 0; regular && text.size() < 200
+                            && (n = read_some(fd, buf, sizeof buf, "--output " + path)) > 0;) {
+      text.append(buf, n);
+    }
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) {
+    text.pop_back();
+  }
+  if (!regular || !tokenadm::looks_like_token(text)) {
+    throw tokenadm::UsageError("--output " + path
+                               + " exists and holds no token: remove it to have one made");
+  }
+  return text.substr(text.find('_') + 1, tokenadm::k_id_len);
+}
+
+// A temporary file beside --output, made before any database work so that
+// a token is only ever created when it can be written; rename()d over the
+// file after the commit, removed otherwise.
+class Replacement {
+public:
+  explicit Replacement(const std::string& path) : m_path(path), m_tmp(path + ".XXXXXX")
+  {
+    m_fd = ::mkstemp(m_tmp.data()); // mode 0600
+    if (m_fd < 0) {
+      throw tokenadm::UsageError("--output " + path + ": cannot write beside it: "
+                                 + std::strerror(errno));
+    }
+  }
+  Replacement(const Replacement&) = delete;
+  Replacement& operator=(const Replacement&) = delete;
+  ~Replacement()
+  {
+    if (m_fd >= 0) {
+      ::close(m_fd);
+      ::unlink(m_tmp.c_str());
+    }
+  }
+  void commit(const std::string& token)
+  {
+    write_fully(m_fd, token + "\n", "--output " + m_path);
+    const bool ok = ::fsync(m_fd) == 0 && ::close(m_fd) == 0;
+    m_fd = -1;
+    if (!ok || ::rename(m_tmp.c_str(), m_path.c_str()) != 0) {
+      const std::string why = std::strerror(errno);
+      ::unlink(m_tmp.c_str());
+      throw tokenadm::Error("output", "--output " + m_path + ": " + why);
+    }
+  }
+
+private:
+  std::string m_path;
+  std::string m_tmp;
+  int m_fd = -1;
+};
+
+std::string joined(const std::vector<std::string>& v)
+{
+  std::string s;
+  for (const auto& x : v) {
+    s += (s.empty() ? "" : ", ") + x;
+  }
+  return s;
+}
+
+} // namespace
+
 Command setup_ensure(CLI::App& app, Globals& g)
 {
   struct Options {
     TokenOptions token;
     TokenOutput out;
+    std::string output;
+    bool converge = false;
+    bool dry_run = false;
   };
   auto* sub = app.add_subcommand(
     "ensure", "Create a token for --owner and --label unless an active one exists");
   auto o = std::make_shared<Options>();
   add_token_options(*sub, o->token);
   o->out.add_options(*sub, g);
+  auto* conv = sub->add_flag("--converge", o->converge,
+                             "Replace an active token whose roles, scopes or expiry differ "
+                             "from those asked for (a rotation)");
+  auto* dry = sub->add_flag("--dry-run", o->dry_run,
+                            "Change nothing; say whether a token would be created or differs");
+  conv->excludes(dry);
 
   return {sub, [&g, o, sub] {
             if (sub->count("--owner") == 0 || sub->count("--label") == 0) {
               throw tokenadm::UsageError("ensure needs --owner and --label: they name the token");
             }
             const auto spec = to_spec(o->token, g.cfg);
+            const std::string output =
+              sub->count("--output") > 0 ? sub->get_option("--output")->as<std::string>() : "";
+            if (o->dry_run && !output.empty()) {
+              throw tokenadm::UsageError("--dry-run writes nothing: leave out --output");
+            }
             // Run again with the same --output, the file is there: fine as
-            // long as its token is still active; a new one could not be
-            // written, so none is made.
+            // long as its token is the active one; a new one could not be
+            // written, so none is made (unless --converge can replace it).
             o->out.open(true);
-            auto db = connect(g);
+            std::optional<std::string> held;
+            std::unique_ptr<Replacement> replacement;
             if (o->out.existing()) {
-              tokenadm::ListFilter f;
-              f.owner = spec.owner;
-              f.label = spec.label;
-              f.state = "active";
-              bool active = false;
-              tokenadm::list_tokens(*db, f, [&](const tokenadm::TokenInfo&) { active = true; });
-              if (!active) {
-                throw tokenadm::UsageError("--output file exists but no active token for this "
-                                           "owner and label: remove it to have one made");
+              held = id_in_file(output);
+              if (o->converge) {
+                replacement = std::make_unique<Replacement>(output);
               }
             }
+            auto db = connect(g);
             const tokenadm::Hasher hasher(g.cfg);
-            const auto r =
-              tokenadm::ensure_token(*db, spec, g.cfg.policy, hasher, tokenadm::current_actor());
+            tokenadm::EnsureRequest req;
+            req.mode = o->dry_run    ? tokenadm::EnsureRequest::Mode::dry_run
+                       : o->converge ? tokenadm::EnsureRequest::Mode::converge
+                                     : tokenadm::EnsureRequest::Mode::create;
+            req.expect_id = held;
+            req.compare_expiry = sub->count("--expires-in") > 0 || sub->count("--expires-at") > 0
+                                 || sub->count("--no-expiry") > 0;
+            const auto r = tokenadm::ensure_token(*db, spec, g.cfg.policy, hasher,
+                                                  tokenadm::current_actor(), req);
+            nlohmann::json differs = r.differs;
+            if (r.created && r.replaced) {
+              // Converged: the new token replaces the file's, or is printed.
+              if (replacement) {
+                try {
+                  replacement->commit(r.token->token);
+                } catch (const tokenadm::Error& e) {
+                  withdraw(*db, {r.token->info.id}, e.what());
+                }
+                if (o->out.format() == "json") {
+                  auto j = token_json(r.token->info);
+                  j["created"] = true;
+                  j["differs"] = differs;
+                  j["replaces"] = *r.replaced;
+                  std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                            << '\n'
+                            << std::flush;
+                }
+              } else {
+                o->out.emit(*db, *r.token,
+                            {{"created", true}, {"differs", differs}, {"replaces", *r.replaced}});
+              }
+              note("rotated " + *r.replaced + " -> " + r.token->info.id + " (" + joined(r.differs)
+                   + " differed); the old token is revoked");
+              announce(g, *db,
+                       tokenadm::notice_of("rotated", r.token->info,
+                                           "It replaces " + *r.replaced + ", which is revoked."));
+              return 0;
+            }
+            if (!r.created && !output.empty() && !held && !o->dry_run) {
+              throw tokenadm::UsageError("--output " + output + ": the active token "
+                                         + r.existing.id + " was made before and is not in it: "
+                                         "rotate it to have a new one written there");
+            }
             if (r.created) {
-              o->out.emit(*db, *r.token, {{"created", true}});
+              o->out.emit(*db, *r.token, {{"created", true}, {"differs", differs}});
               announce(g, *db, tokenadm::notice_of("created", r.token->info));
               return 0;
             }
             // Nothing new: stdout stays empty in text mode, so a script can
             // tell by the output alone.
             if (o->out.format() == "json") {
-              auto j = token_json(r.existing);
+              nlohmann::json j;
+              if (r.existing.id.empty()) {
+                j["would_create"] = true;
+              } else {
+                j = token_json(r.existing);
+              }
               j["created"] = false;
+              j["differs"] = differs;
               std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
             }
-            if (isatty(STDERR_FILENO)) {
+            if (!r.differs.empty()) {
+              note("warning: the active token " + r.existing.id + " differs in "
+                   + joined(r.differs) + " from what was asked"
+                   + (o->dry_run ? "" : ": --converge replaces it"));
+            } else if (o->dry_run) {
+              note(r.existing.id.empty() ? "dry run: a token would be created"
+                                         : "dry run: the active token " + r.existing.id
+                                             + " is as asked");
+            } else if (isatty(STDERR_FILENO)) {
               note("an active token " + r.existing.id + " exists for owner '" + spec.owner
                    + "', label '" + spec.label + "': nothing created");
             }

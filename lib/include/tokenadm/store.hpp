@@ -102,15 +102,36 @@ std::vector<CreatedToken> create_tokens_bulk(Db& db, const NewToken& spec,
 
 struct Ensured {
   bool created = false;
-  std::optional<CreatedToken> token; // when created
-  TokenInfo existing;                // when not
+  std::optional<CreatedToken> token; // when created (or converged)
+  TokenInfo existing;                // the active one found; id empty when none
+  // How the active one differs from the spec: "roles", "scopes", "expiry".
+  std::vector<std::string> differs;
+  std::optional<std::string> replaced; // converge: the ID revoked for `token`
+};
+
+struct EnsureRequest {
+  enum class Mode {
+    create,   // make one when none is active; report drift only
+    dry_run,  // change nothing
+    converge, // also replace a drifted one (a rotation, audited)
+  };
+  Mode mode = Mode::create;
+  // The ID in an existing --output file: anything other than it being
+  // the active token is refused (UsageError) before any change.
+  std::optional<std::string> expect_id;
+  // Expiry counts as drift only when the caller asked for one explicitly.
+  bool compare_expiry = false;
 };
 
 // Provisioning: creates a token for spec.owner + spec.label unless an
-// active one exists. Concurrent calls for the same pair create exactly one
-// (advisory lock on the pair).
+// active one exists, and compares an existing one with `spec` (roles and
+// scopes as sets; expiry: --no-expiry vs an expiry, --expires-at exactly,
+// --expires-in as the lifetime from creation within 1% or a minute).
+// Concurrent calls for the same pair create exactly one (advisory lock on
+// the pair).
 Ensured ensure_token(Db& db, const NewToken& spec, const Policy& policy,
-                     const Hasher& hasher, const Actor& actor);
+                     const Hasher& hasher, const Actor& actor,
+                     const EnsureRequest& request = {});
 
 struct ListFilter {
   std::optional<std::string> id;
