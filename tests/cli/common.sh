@@ -20,8 +20,8 @@ trap 'rm -rf "$TMP"' EXIT
 # Python process itself, so that `kill $!` stops it (a function would run in
 # a subshell and its orphan would hold ctest's output pipe open).
 if [ -x /usr/bin/python3 ]; then
-  mkdir "$TMP/bin" && ln -s /usr/bin/python3 "$TMP/bin/python3"
-  PATH=$TMP/bin:$PATH
+  mkdir "$TMP/.python" && ln -s /usr/bin/python3 "$TMP/.python/python3"
+  PATH=$TMP/.python:$PATH
 fi
 
 DB="t_$(basename "$0" .sh)_$$"
