@@ -33,7 +33,7 @@ mangled() { printf '%s%s%s\n' "${t:0:$1}" "$2" "${t:$(($1 + 1))}"; }
   gen 1 abcdefghi | tee /dev/null
   echo 'snake_case_identifiers_everywhere_ and __dunder__ tka_ _'
 } >"$TMP/lookalikes"
-SECRETS+=("$(sed -n 9p "$TMP/lookalikes")")
+remember_secret "$(sed -n 9p "$TMP/lookalikes")"
 
 # A tree: each token at its line, sorted paths; .git excluded on request.
 run_token 2 scan "$d"
