@@ -24,6 +24,9 @@ std::string subject_of(const Notice& n)
   if (n.type == "rotated") {
     return who + " rotated (" + n.id + ")";
   }
+  if (n.type == "leaked") {
+    return who + " revoked: it leaked (" + n.id + ")";
+  }
   if (n.type == "suspended" || n.type == "resumed") {
     return who + " " + n.type + " (" + n.id + ")";
   }
@@ -62,12 +65,16 @@ std::optional<std::string> send_notice(const EmailConfig& email, const Notice& n
   mail.to = to;
   mail.notification_type = n.type;
   mail.subject = subject_of(n);
-  mail.body = "Token " + n.id + " was " + (n.type == "expiring" ? "announced as expiring" : n.type)
+  mail.body = "Token " + n.id + " was "
+              + (n.type == "expiring" ? "announced as expiring"
+                 : n.type == "leaked" ? "revoked: its value was found in leaked text"
+                                      : n.type)
               + ".\n\n"
                 "  ID:       " + n.id + "\n"
                 "  Owner:    " + (n.owner.empty() ? "(site-wide)" : n.owner) + "\n"
                 "  Label:    " + n.label + "\n"
-              + (n.type == "revoked" || n.type == "suspended" || n.type == "resumed"
+              + (n.type == "revoked" || n.type == "leaked" || n.type == "suspended"
+                     || n.type == "resumed"
                    ? std::string()
                                      : "  Expires:  " + n.expires_at.value_or("never") + "\n")
               + "  By:       " + actor.describe() + " on " + actor.host + "\n"

@@ -70,25 +70,6 @@ std::optional<std::string> seconds_param(const std::optional<std::int64_t>& s)
   return s ? std::optional(std::to_string(*s)) : std::nullopt;
 }
 
-// Printable text only: no control characters, valid UTF-8, bounded length.
-void check_text(const std::string& value, const std::string& what, std::size_t max_len)
-{
-  if (value.size() > max_len) {
-    throw UsageError(what + " is longer than " + std::to_string(max_len) + " bytes");
-  }
-  for (const char ch : value) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7f) {
-      throw UsageError(what + " contains a control character");
-    }
-  }
-  try {
-    (void)json(value).dump();
-  } catch (const json::exception&) {
-    throw UsageError(what + " is not valid UTF-8");
-  }
-}
-
 int version_of(const pqxx::field& f)
 {
   return f.is_null() ? 0 : f.as<int>();

@@ -5,6 +5,7 @@
 #include "db_impl.hpp"
 #include "tokenadm/digest.hpp"
 #include "tokenadm/store.hpp"
+#include "tokenadm/text.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -53,9 +54,6 @@ TokenInfo read_info(const pqxx::row& r);
 const char* nullable(const std::optional<std::string>& s);
 
 std::optional<std::string> seconds_param(const std::optional<std::int64_t>& s);
-
-// Printable text only: no control characters, valid UTF-8, bounded length.
-void check_text(const std::string& value, const std::string& what, std::size_t max_len);
 
 int version_of(const pqxx::field& f);
 

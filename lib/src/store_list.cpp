@@ -33,14 +33,21 @@ void list_tokens(Db& db, const ListFilter& filter,
       " and ($6::timestamptz is null or t.created_at < $6::timestamptz)"
       " and ($8::cidr is null or exists (select 1 from jsonb_array_elements(t.used_from) e"
       "  where (e->>'addr')::inet <<= $8::cidr))"
-      " order by t.created_at, t.id) s where $7 = 'all' or s.state = $7";
+      " and ($9::bigint is null or (" + k_active_sql + " and coalesce(t.last_used_at, t.created_at)"
+      "  < now() - make_interval(secs => $9::bigint)))"
+      " order by case when $9::bigint is not null then coalesce(t.last_used_at, t.created_at) end,"
+      " t.created_at, t.id) s where $7 = 'all' or s.state = $7";
+  if (filter.unused_for && *filter.unused_for <= 0) {
+    throw UsageError("--unused-for must be longer than 0");
+  }
   const auto within = seconds_param(filter.expiring_within);
+  const auto unused_for = seconds_param(filter.unused_for);
   guarded(db, [&] {
     pqxx::read_transaction tx(db.impl().conn);
     require_schema_version(version_of(tx.exec("select " + k_version_sql)[0][0]));
     tx.exec_params(sql, nullable(filter.id), nullable(filter.owner), nullable(filter.label),
                    nullable(filter.role), nullable(within), nullable(filter.created_before),
-                   filter.state, nullable(filter.used_from));
+                   filter.state, nullable(filter.used_from), nullable(unused_for));
     for (;;) {
       const auto r = tx.exec("fetch 5000 from tokenadm_list");
       for (const auto& row : r) {

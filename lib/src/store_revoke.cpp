@@ -16,11 +16,13 @@ using namespace detail;
 namespace {
 
 // statement. $1 is the CTE's parameter, $2 reason, $3 actor, $4 sudo_user,
-// $5 host.
+// $5 host, $6 the audit rows' details (JSON or null). A req row with a null
+// id comes out as unknown with an empty id.
 std::vector<RevokeOutcome> revoke_where(Db& db, const std::string& req_sql,
                                         const std::string& req_param,
                                         const std::optional<std::string>& reason,
-                                        const Actor& actor)
+                                        const Actor& actor,
+                                        const std::optional<std::string>& details = std::nullopt)
 {
   if (reason) {
     check_text(*reason, "--reason", 1024);
@@ -37,9 +39,10 @@ std::vector<RevokeOutcome> revoke_where(Db& db, const std::string& req_sql,
     "  and (t.revoked_at is null or t.revoked_at > clock_timestamp())"
     " returning t.id, t.owner, t.revoked_at"
     "), aud as ("
-    " insert into tokenadm.audit " + k_audit_cols +
-    " select upd.revoked_at, 'revoke', upd.id, upd.owner, $3, nullif($4, ''), $5, 'ok', $2"
-    " from upd"
+    " insert into tokenadm.audit (at, action, token_id, owner, actor, sudo_user, host, outcome,"
+    "  reason, details)"
+    " select upd.revoked_at, 'revoke', upd.id, upd.owner, $3, nullif($4, ''), $5, 'ok', $2,"
+    " $6::jsonb from upd"
     ")"
     " select req.id, t.id is not null, upd.id is not null, "
     + iso("coalesce(upd.revoked_at, t.revoked_at)") + ", " + k_version_sql
@@ -50,7 +53,7 @@ std::vector<RevokeOutcome> revoke_where(Db& db, const std::string& req_sql,
     std::vector<RevokeOutcome> out;
     for (const auto& row :
          tx.exec_params(sql, req_param, nullable(reason), actor.describe(), actor.sudo_user,
-                        actor.host)) {
+                        actor.host, nullable(details))) {
       require_schema_version(version_of(row[4]));
       RevokeOutcome o;
       o.id = row[0].c_str();
@@ -68,26 +71,32 @@ std::vector<RevokeOutcome> revoke_where(Db& db, const std::string& req_sql,
 }
 
 // The bulk selection as SQL over tokens t, from one JSON parameter $1:
-// {"owner": ..., "label": ..., "all_expired": bool}.
+// {"owner": ..., "label": ..., "all_expired": bool, "unused_for": seconds}.
 const std::string k_bulk_where =
   "(t.revoked_at is null or t.revoked_at > now())"
   " and ((($1::jsonb->>'all_expired')::boolean and t.expires_at <= now())"
   "  or (not ($1::jsonb->>'all_expired')::boolean"
   "   and (t.expires_at is null or t.expires_at > now())"
   "   and ($1::jsonb->>'owner' is null or t.owner = $1::jsonb->>'owner')"
-  "   and ($1::jsonb->>'label' is null or t.label = $1::jsonb->>'label')))";
+  "   and ($1::jsonb->>'label' is null or t.label = $1::jsonb->>'label')"
+  "   and ($1::jsonb->>'unused_for' is null or coalesce(t.last_used_at, t.created_at)"
+  "    < now() - make_interval(secs => ($1::jsonb->>'unused_for')::bigint))))";
 
 std::string bulk_param(const RevokeFilter& f)
 {
-  if (!f.owner && !f.label && !f.all_expired) {
-    throw UsageError("a bulk revoke needs --owner, --label or --all-expired");
+  if (!f.owner && !f.label && !f.all_expired && !f.unused_for) {
+    throw UsageError("a bulk revoke needs --owner, --label, --unused-for or --all-expired");
   }
-  if (f.all_expired && (f.owner || f.label)) {
-    throw UsageError("--all-expired goes alone, without --owner or --label");
+  if (f.all_expired && (f.owner || f.label || f.unused_for)) {
+    throw UsageError("--all-expired goes alone, without --owner, --label or --unused-for");
+  }
+  if (f.unused_for && *f.unused_for <= 0) {
+    throw UsageError("--unused-for must be longer than 0");
   }
   return json{{"owner", f.owner ? json(*f.owner) : json(nullptr)},
               {"label", f.label ? json(*f.label) : json(nullptr)},
-              {"all_expired", f.all_expired}}
+              {"all_expired", f.all_expired},
+              {"unused_for", f.unused_for ? json(*f.unused_for) : json(nullptr)}}
     .dump();
 }
 
@@ -129,6 +138,39 @@ std::vector<RevokeOutcome> revoke_matching(Db& db, const RevokeFilter& filter,
                       "select t.id, row_number() over (order by t.created_at, t.id) as ord"
                       " from tokenadm.tokens t where " + k_bulk_where,
                       bulk_param(filter), reason, actor);
+}
+
+std::vector<RevokeOutcome> revoke_leaked(Db& db,
+                                          const std::vector<std::vector<StoredDigest>>& leaked,
+                                          const std::string& source, const Actor& actor)
+{
+  check_text(source, "--source", 1024);
+  if (leaked.empty()) {
+    return {};
+  }
+  // One row per candidate digest, numbered by the token it belongs to; the
+  // unique index on digest finds each. A digest is only taken with the
+  // algorithm and key it was made with, as verify does.
+  json rows = json::array();
+  for (std::size_t n = 0; n < leaked.size(); ++n) {
+    for (const auto& c : leaked[n]) {
+      rows.push_back({{"n", n}, {"alg", c.hash_alg}, {"key", c.key_id}, {"digest", c.hex}});
+    }
+  }
+  const auto out = revoke_where(
+    db,
+    "select (array_agg(t.id) filter (where t.id is not null))[1] as id, r.n as ord"
+    " from jsonb_to_recordset($1::jsonb) as r(n bigint, alg text, key text, digest text)"
+    " left join tokenadm.tokens t on t.digest = r.digest and t.hash_alg = r.alg"
+    " and t.key_id = r.key group by r.n",
+    rows.dump(), std::string("leaked"), actor,
+    source.empty() ? std::nullopt : std::optional(json{{"source", source}}.dump()));
+  if (out.size() != leaked.size()) {
+    throw DbError("revoke --leaked: " + std::to_string(out.size()) + " answers for "
+                    + std::to_string(leaked.size()) + " tokens",
+                  "internal");
+  }
+  return out;
 }
 
 std::vector<TokenInfo> tokens_matching(Db& db, const RevokeFilter& filter)

@@ -1,5 +1,9 @@
 #include "tokenadm/text.hpp"
 
+#include "tokenadm/errors.hpp"
+
+#include <nlohmann/json.hpp>
+
 namespace tokenadm {
 
 std::string join(const std::vector<std::string>& items, std::string_view sep)
@@ -31,6 +35,24 @@ std::vector<std::string> split_words(std::string_view text, std::string_view sep
     i = e;
   }
   return out;
+}
+
+void check_text(const std::string& value, const std::string& what, std::size_t max_len)
+{
+  if (value.size() > max_len) {
+    throw UsageError(what + " is longer than " + std::to_string(max_len) + " bytes");
+  }
+  for (const char ch : value) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) {
+      throw UsageError(what + " contains a control character");
+    }
+  }
+  try {
+    (void)nlohmann::json(value).dump();
+  } catch (const nlohmann::json::exception&) {
+    throw UsageError(what + " is not valid UTF-8");
+  }
 }
 
 } // namespace tokenadm

@@ -22,10 +22,10 @@ _token_options()
     init) echo "--help --check" ;;
     create) echo "--help --owner --label --role --scope --contact --meta --expires-in --expires-at --no-expiry --allow-from --max-uses --format --output --count --labels-from-stdin" ;;
     ensure) echo "--help --owner --label --role --scope --contact --meta --expires-in --expires-at --no-expiry --allow-from --max-uses --format --output --converge --dry-run" ;;
-    list) echo "--help --owner --label --role --state --used-from --expiring-within --created-before --format" ;;
+    list) echo "--help --owner --label --role --state --used-from --expiring-within --created-before --unused-for --format" ;;
     show) echo "--help --format" ;;
     verify) echo "--help --token-file --header --batch --role --scope --from --no-touch --no-audit --format" ;;
-    revoke) echo "--help --owner --label --all-expired --reason --yes --dry-run" ;;
+    revoke) echo "--help --owner --label --unused-for --all-expired --reason --yes --dry-run --leaked --from --source --legacy --format" ;;
     rotate) echo "--help --overlap --expires-in --format --output" ;;
     renew) echo "--help --expires-in --format" ;;
     prune) echo "--help --older-than --dry-run" ;;
@@ -42,7 +42,7 @@ _token_options()
 }
 
 # Options whose next word is their value (global ones included).
-_token_value_options=" --dsn --verify-dsn --config --timeout --owner --label --role --scope --contact --meta --expires-in --expires-at --format --output --count --state --expiring-within --created-before --token-file --reason --overlap --older-than --token --action --since --until --limit --within --exclude --listen --allow-from --max-uses --from --used-from "
+_token_value_options=" --dsn --verify-dsn --config --timeout --owner --label --role --scope --contact --meta --expires-in --expires-at --format --output --count --state --expiring-within --created-before --token-file --reason --overlap --older-than --token --action --since --until --limit --within --exclude --listen --allow-from --max-uses --from --used-from --unused-for --source "
 
 # _token_values CMD OPTION: completes the value of OPTION into COMPREPLY.
 _token_values()
@@ -58,6 +58,13 @@ _token_values()
     --role) words="api feed vcs http all" ;;
     --state) words="active suspended expired revoked all" ;;
     --action) words="create ensure revoke rotate renew prune import verify verify-failed mail notify" ;;
+    --from)
+      # revoke --leaked --from FILE; verify's --from is an address.
+      [[ $cmd == revoke ]] || return
+      compopt -o filenames 2>/dev/null || true
+      mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+      return
+      ;;
     --config | --output | --token-file)
       compopt -o filenames 2>/dev/null || true
       mapfile -t COMPREPLY < <(compgen -f -- "$cur")

@@ -109,4 +109,24 @@ expect_one_line_err() {
   expect_err '^token: '
 }
 
+# start_smtp: a real SMTP server (Debian's aiosmtpd) on a free local port,
+# saving each mail as $TMP/mail/NNNN.eml; sets SMTP_PORT and SMTP_PID,
+# writes its [email] table (server and port, more keys may be appended) to
+# $TMP/smtp.toml, and stops it on exit. mails counts the mails, wait_mails N waits for N,
+# newest names the last one.
+start_smtp() {
+  mkdir -p "$TMP/mail"
+  /usr/bin/python3 "$TOKENADM_SRC/tests/mail/smtp_server.py" --port 0 --maildir "$TMP/mail" \
+    >"$TMP/smtp.out" 2>"$TMP/smtp.log" &
+  SMTP_PID=$!
+  trap 'kill $SMTP_PID 2>/dev/null || true; rm -rf "$TMP"' EXIT
+  for _ in $(seq 100); do grep -q '^ready ' "$TMP/smtp.out" 2>/dev/null && break; sleep 0.1; done
+  SMTP_PORT=$(awk '/^ready /{print $2}' "$TMP/smtp.out")
+  [ -n "$SMTP_PORT" ] || fail "smtp server did not start"
+  printf '[email]\nsmtp_server = "127.0.0.1"\nsmtp_port = %s\n' "$SMTP_PORT" >"$TMP/smtp.toml"
+}
+mails() { ls "$TMP/mail" | grep -c '\.eml$' || true; }
+wait_mails() { for _ in $(seq 50); do [ "$(mails)" -ge "$1" ] && return 0; sleep 0.1; done; fail "expected $1 mails, got $(mails)"; }
+newest() { ls "$TMP/mail"/*.eml | sort | tail -1; }
+
 pass() { echo "ok: $(basename "$0")"; }

@@ -64,6 +64,10 @@ expect "$tmp/keys.out $tmp/keys.toml" token create --output "$tmp/ke"
 expect "$tmp/keys.out $tmp/keys.toml" token verify --token-file "$tmp/ke"
 expect "$tmp/keys.out $tmp/keys.toml" token scan --exclude .git "$tmp/ke"
 expect "--exclude" token scan --ex
+expect "$tmp/keys.out $tmp/keys.toml" token revoke --leaked --from "$tmp/ke"
+expect "" token verify --from "$tmp/ke"
+expect "--leaked --legacy" token revoke --le
+expect "json text" token revoke --leaked --format ""
 expect "json text" token scan --format ""
 expect "" token scan --exclude ""
 

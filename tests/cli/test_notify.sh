@@ -1,27 +1,14 @@
 # Notification mails through a real SMTP server (aiosmtpd on localhost).
 . "$(dirname "$0")/common.sh"
 run_token 0 init
-PY=/usr/bin/python3
-SERVER=$TOKENADM_SRC/tests/mail/smtp_server.py
-mkdir -p "$TMP/mail"
-"$PY" "$SERVER" --port 0 --maildir "$TMP/mail" >"$TMP/smtp.out" 2>"$TMP/smtp.log" &
-SMTP_PID=$!
-trap 'kill $SMTP_PID 2>/dev/null || true; rm -rf "$TMP"' EXIT
-for _ in $(seq 100); do grep -q '^ready ' "$TMP/smtp.out" 2>/dev/null && break; sleep 0.1; done
-port=$(awk '/^ready /{print $2}' "$TMP/smtp.out")
-[ -n "$port" ] || fail "smtp server did not start"
-cat >"$TMP/cfg.toml" <<TOML
-[email]
-smtp_server = "127.0.0.1"
-smtp_port = $port
+start_smtp
+cp "$TMP/smtp.toml" "$TMP/cfg.toml"
+cat >>"$TMP/cfg.toml" <<TOML
 app_email_from = "Token Desk <tokens@example.org>"
 email_prefix = "[acme]"
 email_to = "admins@example.org"
 TOML
 export TOKENADM_CONFIG=$TMP/cfg.toml
-mails() { ls "$TMP/mail" | grep -c '\.eml$' || true; }
-wait_mails() { for _ in $(seq 50); do [ "$(mails)" -ge "$1" ] && return 0; sleep 0.1; done; fail "expected $1 mails, got $(mails)"; }
-newest() { ls "$TMP/mail"/*.eml | sort | tail -1; }
 
 # create: to the contact, with From, subject prefix and the type header.
 create_token --owner alice --label ci --contact alice@example.org

@@ -131,7 +131,7 @@ void print_table(std::vector<std::vector<std::string>> rows, const std::vector<s
 Command setup_list(CLI::App& app, Globals& g)
 {
   struct Options {
-    std::string owner, label, role, expiring_within, created_before, used_from;
+    std::string owner, label, role, expiring_within, created_before, used_from, unused_for;
     std::string state = "all";
     std::string format = "table";
   };
@@ -150,6 +150,10 @@ Command setup_list(CLI::App& app, Globals& g)
     ->type_name("DURATION");
   sub->add_option("--created-before", o->created_before, "Only tokens created before TIME")
     ->type_name("TIME");
+  sub->add_option("--unused-for", o->unused_for,
+                  "Only active tokens not used (or, never used, created) for DURATION, least "
+                  "recently used first")
+    ->type_name("DURATION");
   add_format(*sub, g, o->format, {"table", "tsv", "json"});
 
   return {sub, [&g, o, sub] {
@@ -166,6 +170,9 @@ Command setup_list(CLI::App& app, Globals& g)
             if (!o->expiring_within.empty()) {
               filter.expiring_within =
                 tokenadm::parse_duration(o->expiring_within, "--expiring-within");
+            }
+            if (sub->count("--unused-for") > 0) {
+              filter.unused_for = tokenadm::parse_duration(o->unused_for, "--unused-for");
             }
             if (!o->created_before.empty()) {
               filter.created_before = o->created_before;

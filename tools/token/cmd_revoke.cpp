@@ -1,5 +1,6 @@
 #include "common.hpp"
 
+#include <tokenadm/duration.hpp>
 #include <tokenadm/errors.hpp>
 #include <tokenadm/identity.hpp>
 #include <tokenadm/token.hpp>
@@ -16,23 +17,58 @@ Command setup_revoke(CLI::App& app, Globals& g)
     std::string label;
     bool all_expired = false;
     std::string reason;
+    std::string unused_for;
     bool yes = false;
     bool dry_run = false;
+    bool leaked = false;
+    LeakedOptions leak;
   };
   auto* sub = app.add_subcommand(
-    "revoke", "Revoke tokens by ID, or in bulk by --owner/--label or --all-expired");
+    "revoke", "Revoke tokens by ID, in bulk by --owner/--label/--unused-for or --all-expired, or "
+              "by value (--leaked)");
   auto o = std::make_shared<Options>();
   sub->add_option("id", o->ids, "Token IDs (the 10 characters after the prefix)")
     ->type_name("ID");
   sub->add_option("--owner", o->owner, "Bulk: every active token of this owner");
   sub->add_option("--label", o->label, "Bulk: every active token with this label");
+  sub->add_option("--unused-for", o->unused_for,
+                  "Bulk: every active token not used (or, never used, created) for DURATION "
+                  "(reason 'unused')")
+    ->type_name("DURATION");
   sub->add_flag("--all-expired", o->all_expired, "Bulk: every expired token not yet revoked");
   sub->add_option("--reason", o->reason, "Why; kept with the token and in the audit trail");
   auto* yes = sub->add_flag("--yes", o->yes, "Confirm a bulk revoke");
   auto* dry = sub->add_flag("--dry-run", o->dry_run, "Show what a bulk revoke would revoke");
   yes->excludes(dry);
+  auto* leaked = sub->add_flag("--leaked", o->leaked,
+                               "Revoke the tokens whose values are in the text on stdin or --from "
+                               "(reason 'leaked')");
+  sub->add_option("--from", o->leak.from, "With --leaked: read FILE instead of stdin")
+    ->type_name("FILE")
+    ->needs(leaked);
+  sub->add_option("--source", o->leak.source,
+                  "With --leaked: where the text was found, kept in the audit trail")
+    ->type_name("TEXT")
+    ->needs(leaked);
+  sub->add_flag("--legacy", o->leak.legacy,
+                "With --leaked: each non-empty line is one token (imported tokens have no check "
+                "characters to find them by)")
+    ->needs(leaked);
+  add_format(*sub, g, o->leak.format, {"text", "json"})->needs(leaked);
+  sub->footer("--leaked prints one line a token found: revoked ID OWNER, already-revoked ID or "
+              "unknown ID; never the token.");
 
   return {sub, [&g, o, sub] {
+            if (o->leaked) {
+              if (!o->ids.empty() || sub->count("--owner") + sub->count("--label") > 0
+                  || o->all_expired || !o->unused_for.empty() || o->yes || o->dry_run
+                  || sub->count("--reason") > 0) {
+                throw tokenadm::UsageError(
+                  "--leaked reads tokens from stdin or --from and revokes them with the reason "
+                  "'leaked': give it no IDs, filters, --reason, --yes or --dry-run");
+              }
+              return revoke_leaked(g, o->leak);
+            }
             tokenadm::RevokeFilter filter;
             if (sub->count("--owner") > 0) {
               filter.owner = o->owner;
@@ -40,34 +76,16 @@ Command setup_revoke(CLI::App& app, Globals& g)
             if (sub->count("--label") > 0) {
               filter.label = o->label;
             }
-            filter.all_expired = o->all_expired;
-            const bool bulk = filter.owner || filter.label || filter.all_expired;
-            if (bulk && !o->ids.empty()) {
-              throw tokenadm::UsageError("give token IDs or a bulk filter, not both");
-            }
-            if (!bulk && o->ids.empty()) {
-              throw tokenadm::UsageError(
-                "give the IDs of the tokens to revoke, or --owner, --label or --all-expired");
-            }
-            if (!bulk && (o->yes || o->dry_run)) {
-              throw tokenadm::UsageError("--yes and --dry-run go with a bulk revoke");
-            }
-            if (bulk && !o->yes && !o->dry_run) {
-              throw tokenadm::UsageError("a bulk revoke needs --yes (or --dry-run to see which)");
-            }
-            // A whole token pasted where its ID belongs is still revoked: it
-            // has leaked into argv and shell history, so it should die.
-            for (auto& id : o->ids) {
-              if (tokenadm::looks_like_token(id)) {
-                const auto first = id.find('_');
-                id = id.substr(first + 1, tokenadm::k_id_len);
-                note("a whole token was given: revoking its ID " + id
-                     + "; it is in your shell history now");
+            if (sub->count("--unused-for") > 0) {
+              filter.unused_for = tokenadm::parse_duration(o->unused_for, "--unused-for");
+              if (o->reason.empty()) {
+                o->reason = "unused";
               }
             }
-            if (!o->ids.empty()) {
-              set_subject(o->ids.front());
-            }
+            filter.all_expired = o->all_expired;
+            const bool bulk = filter.owner || filter.label || filter.all_expired || filter.unused_for;
+            check_targets(o->ids, bulk, o->yes, o->dry_run, "revoke",
+                          "--owner, --label, --unused-for or --all-expired");
             auto db = connect(g);
             const auto reason =
               o->reason.empty() ? std::nullopt : std::optional<std::string>(o->reason);

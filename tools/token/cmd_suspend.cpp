@@ -45,30 +45,7 @@ Command setup_switch(CLI::App& app, Globals& g, bool suspend)
               filter.label = o->label;
             }
             const bool bulk = filter.owner || filter.label;
-            if (bulk && !o->ids.empty()) {
-              throw tokenadm::UsageError("give token IDs or a bulk filter, not both");
-            }
-            if (!bulk && o->ids.empty()) {
-              throw tokenadm::UsageError("give the IDs of the tokens to " + verb
-                                         + ", or --owner or --label");
-            }
-            if (!bulk && (o->yes || o->dry_run)) {
-              throw tokenadm::UsageError("--yes and --dry-run go with a bulk " + verb);
-            }
-            if (bulk && !o->yes && !o->dry_run) {
-              throw tokenadm::UsageError("a bulk " + verb + " needs --yes (or --dry-run to see which)");
-            }
-            for (auto& id : o->ids) {
-              if (tokenadm::looks_like_token(id)) {
-                const auto first = id.find('_');
-                id = id.substr(first + 1, tokenadm::k_id_len);
-                note("a whole token was given: using its ID " + id
-                     + "; it is in your shell history now: consider revoking it");
-              }
-            }
-            if (!o->ids.empty()) {
-              set_subject(o->ids.front());
-            }
+            check_targets(o->ids, bulk, o->yes, o->dry_run, verb, "--owner or --label");
             const auto reason =
               o->reason.empty() ? std::nullopt : std::optional<std::string>(o->reason);
             auto db = connect(g);

@@ -120,6 +120,18 @@ void flush_stdout();
 // after writing, while errno still tells why a write failed.
 void check_stdout();
 
+// token revoke --leaked: reads token values from `from` (a file; empty or
+// "-": stdin) inside any text, or one a line with `legacy`, and revokes
+// those stored. Prints one line each (revoked, already-revoked, unknown),
+// never a secret; mails the revoked ones' contacts.
+struct LeakedOptions {
+  std::string from;
+  std::string source;
+  bool legacy = false;
+  std::string format = "text";
+};
+int revoke_leaked(const Globals& g, const LeakedOptions& o);
+
 // Adds --format with the given choices, storing into `format` and setting
 // g.json when it is json.
 CLI::Option* add_format(CLI::App& app, Globals& g, std::string& format,
@@ -141,6 +153,14 @@ struct TokenOptions {
 };
 void add_token_options(CLI::App& app, TokenOptions& o, bool with_details = true);
 tokenadm::NewToken to_spec(const TokenOptions& o, const tokenadm::Config& cfg);
+
+// What revoke, suspend and resume act on: token IDs, or a bulk filter.
+// Throws UsageError unless exactly one of them is given, and --yes or
+// --dry-run comes with (and only with) a bulk one. A whole token given as
+// an ID is cut to its ID, with a note. `verb` names the action, `filters`
+// the bulk options, in messages.
+void check_targets(std::vector<std::string>& ids, bool bulk, bool yes, bool dry_run,
+                   const std::string& verb, const std::string& filters);
 
 // Prints a new token after its commit: alone on stdout (text), as JSON
 // with a "token" field, or into a new 0600 --output file. `extra` fields are

@@ -5,6 +5,7 @@
 #include <tokenadm/duration.hpp>
 #include <tokenadm/errors.hpp>
 #include <tokenadm/text.hpp>
+#include <tokenadm/token.hpp>
 
 #include <algorithm>
 
@@ -93,6 +94,38 @@ tokenadm::NewToken to_spec(const TokenOptions& o, const tokenadm::Config& cfg)
   }
   tokenadm::validate_new_token(spec, cfg.policy);
   return spec;
+}
+
+void check_targets(std::vector<std::string>& ids, bool bulk, bool yes, bool dry_run,
+                   const std::string& verb, const std::string& filters)
+{
+  if (bulk && !ids.empty()) {
+    throw tokenadm::UsageError("give token IDs or a bulk filter, not both");
+  }
+  if (!bulk && ids.empty()) {
+    throw tokenadm::UsageError("give the IDs of the tokens to " + verb + ", or " + filters);
+  }
+  if (!bulk && (yes || dry_run)) {
+    throw tokenadm::UsageError("--yes and --dry-run go with a bulk " + verb);
+  }
+  if (bulk && !yes && !dry_run) {
+    throw tokenadm::UsageError("a bulk " + verb + " needs --yes (or --dry-run to see which)");
+  }
+  for (auto& id : ids) {
+    if (tokenadm::looks_like_token(id)) {
+      const auto first = id.find('_');
+      id = id.substr(first + 1, tokenadm::k_id_len);
+      // Revoked, it dies; otherwise it has leaked into argv and shell
+      // history and should.
+      const bool revoking = verb == "revoke";
+      note(std::string("a whole token was given: ") + (revoking ? "revoking" : "using")
+           + " its ID " + id + "; it is in your shell history now"
+           + (revoking ? "" : ": consider revoking it"));
+    }
+  }
+  if (!ids.empty()) {
+    set_subject(ids.front());
+  }
 }
 
 } // namespace tokencli

@@ -142,9 +142,13 @@ struct ListFilter {
   std::optional<std::string> created_before; // a timestamp PostgreSQL parses
   std::string state = "all";                 // active, suspended, expired, revoked, all
   std::optional<std::string> used_from;      // a range one of its last addresses is in
+  // Active and last used (or, never used, created) more than N s ago;
+  // listed oldest use first.
+  std::optional<std::int64_t> unused_for;
 };
 
-// Calls `sink` for each matching token, oldest first, streaming through a
+// Calls `sink` for each matching token, oldest first (with unused_for, least
+// recently used first), streaming through a
 // cursor so memory stays flat however many rows match.
 void list_tokens(Db& db, const ListFilter& filter,
                  const std::function<void(const TokenInfo&)>& sink);
@@ -224,18 +228,30 @@ std::vector<RevokeOutcome> revoke_tokens(Db& db, const std::vector<std::string>&
                                          const std::optional<std::string>& reason,
                                          const Actor& actor);
 
-// A bulk revoke's selection: active tokens of an owner and/or with a
-// label, or (all_expired) every expired, unrevoked token.
+// A bulk revoke's selection: active tokens of an owner, with a label
+// and/or unused for a time, or (all_expired) every expired, unrevoked token.
 struct RevokeFilter {
   std::optional<std::string> owner;
   std::optional<std::string> label;
   bool all_expired = false;
+  // Active tokens last used (or, never used, created) more than this many
+  // seconds ago; with owner and label, all must hold.
+  std::optional<std::int64_t> unused_for;
 };
 
 // Revokes what `filter` selects in one statement.
 std::vector<RevokeOutcome> revoke_matching(Db& db, const RevokeFilter& filter,
                                            const std::optional<std::string>& reason,
                                            const Actor& actor);
+
+// revoke --leaked: each element of `leaked` is one token found in leaked
+// material, as the digests it could be stored under (Hasher::candidates).
+// Revokes the stored tokens they match (reason "leaked", `source` in the
+// audit rows' details) in one statement. One outcome per element, in
+// order; one matching no stored token is unknown, with an empty id.
+std::vector<RevokeOutcome> revoke_leaked(Db& db,
+                                          const std::vector<std::vector<StoredDigest>>& leaked,
+                                          const std::string& source, const Actor& actor);
 
 // What revoke_matching would revoke.
 std::vector<TokenInfo> tokens_matching(Db& db, const RevokeFilter& filter);
