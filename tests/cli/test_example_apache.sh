@@ -49,7 +49,7 @@ if [ "$(id -u)" -eq 0 ]; then user_lines=$'User postgres\nGroup postgres'; fi
 # program path replaced by the binary under test.
 rules=$(sed -n '/^ *RewriteEngine On/,/^ *RewriteRule \^ - \[F\]/p' "$example" \
   | sed -e "s#prg:/usr/bin/token #prg:$TOKEN #" -e "s#/etc/tokenadm/tokenadm.toml#$AP/tokenadm.toml#")
-grep -q "prg:$TOKEN --config $AP/tokenadm.toml verify --batch --no-touch --header" <<<"$rules" \
+grep -q "prg:$TOKEN --config $AP/tokenadm.toml verify --batch --no-touch\"" <<<"$rules" \
   || fail "the example has no RewriteMap line"
 # mod_rewrite gives the program an empty environment: the DSN comes from
 # the file the example names with --config.
@@ -109,6 +109,15 @@ grep -qi '^X-Token-Owner: web-alice' "$TMP/err" || fail "TOKEN_OWNER was not set
 # The map program is still in step after the denials: a deny, then an ok.
 get 403 -H "Authorization: Bearer $BAD"
 get 200 -H "Authorization: bearer $GOOD"
+# The key carries %{REMOTE_ADDR}: a token bound to 127.0.0.0/8 is accepted
+# from curl on 127.0.0.1, one bound to another range is denied.
+create_token --owner web-local --allow-from 127.0.0.0/8
+get 200 -H "Authorization: Bearer $TOK"
+create_token --owner web-far --allow-from 10.0.0.0/8,2001:db8::/32
+get 403 -H "Authorization: Bearer $TOK"
+# A client cannot smuggle an address of its own after the token.
+get 403 -H "Authorization: Bearer $GOOD 10.1.2.3"
+get 200 -H "Authorization: Bearer $GOOD"
 # --no-touch: the lookups wrote nothing.
 [ "$(sql "select count(*) from tokenadm.tokens where last_used_at is not null")" = 0 ] || fail "--no-touch was not honoured"
 
