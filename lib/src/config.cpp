@@ -246,6 +246,22 @@ void apply_file(Config& cfg, const std::string& path)
        [&](const toml::node& n) { cfg.connect_timeout = r.integer(n, "connect_timeout", 1, 3600); }},
       {"timeout", [&](const toml::node& n) { cfg.timeout = r.integer(n, "timeout", 0, 86400); }},
       {"read_only", [&](const toml::node& n) { cfg.read_only = r.boolean(n, "read_only"); }},
+      {"notify_at",
+       [&](const toml::node& n) {
+         cfg.notify_at.clear();
+         for (const auto& text : r.strings(n, "notify_at")) {
+           try {
+             cfg.notify_at.push_back(parse_duration(text, "notify_at"));
+           } catch (const UsageError&) {
+             r.fail(n, "notify_at", "expected durations such as [\"30d\", \"7d\", \"1d\"]");
+           }
+         }
+         if (cfg.notify_at.empty()) {
+           r.fail(n, "notify_at", "expected at least one duration");
+         }
+       }},
+      {"revoke_unused_after",
+       [&](const toml::node& n) { cfg.revoke_unused_after = r.duration(n, "revoke_unused_after"); }},
       {"token",
        [&](const toml::node& n) {
          if (!n.is_table()) {
@@ -553,6 +569,16 @@ std::vector<ShownSetting> show_config(const Config& cfg, const std::string& effe
     {"connect_timeout", std::to_string(cfg.connect_timeout), src("connect_timeout")},
     {"timeout", std::to_string(cfg.timeout), src("timeout")},
     {"read_only", yes(cfg.read_only), src("read_only")},
+    {"notify_at", [&] {
+       std::vector<std::string> v;
+       for (const auto l : cfg.notify_at) {
+         v.push_back(format_duration(l));
+       }
+       return list(v);
+     }(), src("notify_at")},
+    {"revoke_unused_after",
+     cfg.revoke_unused_after ? format_duration(*cfg.revoke_unused_after) : std::string("(never)"),
+     src("revoke_unused_after")},
     {"token.prefix", cfg.prefix, src("token.prefix")},
     {"token.default_ttl", format_duration(cfg.policy.default_ttl), src("token.default_ttl")},
     {"token.max_ttl", format_duration(cfg.policy.max_ttl), src("token.max_ttl")},

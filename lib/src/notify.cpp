@@ -24,6 +24,12 @@ std::string subject_of(const Notice& n)
   if (n.type == "rotated") {
     return who + " rotated (" + n.id + ")";
   }
+  if (n.type == "expired") {
+    return who + " expired (" + n.id + ")";
+  }
+  if (n.type == "unused") {
+    return who + " unused: it will be revoked (" + n.id + ")";
+  }
   if (n.type == "leaked") {
     return who + " revoked: it leaked (" + n.id + ")";
   }
@@ -68,6 +74,7 @@ std::optional<std::string> send_notice(const EmailConfig& email, const Notice& n
   mail.body = "Token " + n.id + " was "
               + (n.type == "expiring" ? "announced as expiring"
                  : n.type == "leaked" ? "revoked: its value was found in leaked text"
+                 : n.type == "unused" ? "not used for a long time and will be revoked"
                                       : n.type)
               + ".\n\n"
                 "  ID:       " + n.id + "\n"

@@ -10,7 +10,7 @@ namespace {
 
 // Migration N (1-based) takes the schema from version N-1 to N. Append only:
 // a released migration is never edited.
-constexpr std::array<const char*, 4> k_migrations{{
+constexpr std::array<const char*, 5> k_migrations{{
   R"sql(
 create table tokenadm.tokens (
   id            text primary key,
@@ -77,6 +77,19 @@ alter table tokenadm.tokens add column allow_from cidr[],
   add column suspended_by text,
   add column suspend_reason text,
   add column used_from jsonb not null default '[]';
+)sql",
+  // 5: notices claimed per token, kind (expiring, expired, unused), lead
+  // time (seconds) and what they are about (the expiry, or the last use),
+  // so notify --at never mails twice.
+  R"sql(
+create table tokenadm.notices (
+  token_id text not null references tokenadm.tokens(id) on delete cascade,
+  kind     text not null,
+  lead     bigint not null default 0,
+  about    timestamptz not null,
+  at       timestamptz not null default now(),
+  primary key (token_id, kind, lead, about)
+);
 )sql",
 }};
 

@@ -52,4 +52,7 @@ run_token 0 show qwrUAHaShL --format json
 expect_out '"allow_from":null'
 expect_out '"max_uses":null'
 expect_out '"uses":0'
+# Version 5's notice claims: notify --at works on the upgraded database.
+[ "$(sql "select to_regclass('tokenadm.notices') is not null")" = t ] || fail "no tokenadm.notices after the upgrade"
+run_token 0 notify --at 30d,1d --dry-run
 pass

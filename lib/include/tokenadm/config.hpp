@@ -61,6 +61,10 @@ struct Config {
   std::vector<std::string> previous_pepper_files;
   EmailConfig email;
   ServeConfig serve;
+  // notify's lead times (seconds) when --at is not given.
+  std::vector<std::int64_t> notify_at{7 * 86400};
+  // notify revokes tokens unused this long (a warning a week before).
+  std::optional<std::int64_t> revoke_unused_after;
   // key -> where its value came from: "default", "FILE:LINE",
   // "env TOKENADM_X", "flag --x".
   std::map<std::string, std::string> sources;

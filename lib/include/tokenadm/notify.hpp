@@ -14,7 +14,7 @@ namespace tokenadm {
 class Db;
 
 struct Notice {
-  std::string type; // created revoked leaked rotated expiring suspended resumed
+  std::string type; // created revoked leaked rotated expiring expired unused suspended resumed
   std::string id;
   std::string owner;
   std::string label;
