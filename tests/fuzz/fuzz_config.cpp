@@ -73,7 +73,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
   try {
     const auto cfg = tokenadm::load_config(g_path);
     // What `token config show` would print must be computable too.
-    (void)tokenadm::show_config(cfg, cfg.dsn, "config");
+    (void)tokenadm::show_config(cfg, cfg.dsn, "config",
+                                tokenadm::resolve_verify_dsn("", cfg, {cfg.dsn, "config"}));
   } catch (const tokenadm::Error&) {
   }
   return 0;
