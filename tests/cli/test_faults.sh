@@ -45,6 +45,13 @@ TOKENADM_DSN=$F_DSN run_token 0 init
 # Exit 0, 1 or 2, never a signal; a token printed with exit 0 was committed
 # and verifies once the server is back; nothing printed on a failure.
 ROUNDS=100
+# The kill lands anywhere in a create's life: the delay is drawn from 0 to
+# 1.2x what one uninterrupted create takes here (longer under ASan or load).
+t0=$EPOCHREALTIME
+TOKENADM_DSN=$F_DSN "$TOKEN" create --owner calibrate >"$TMP/kc.out" 2>"$TMP/kc.err" || fail "the calibration create failed"
+remember_secret "$(cat "$TMP/kc.out")"
+span=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1200 }')
+[ "$span" -ge 30 ] || span=30
 : >"$TMP/kill.tokens"
 : >"$TMP/kill.log"
 declare -A seen=()
@@ -60,7 +67,7 @@ for i in $(seq "$ROUNDS"); do
   fi
   TOKENADM_DSN=$F_DSN "$TOKEN" create --owner "r$i" >"$TMP/kc.out" 2>"$TMP/kc.err" &
   cpid=$!
-  sleep "$(printf '0.%03d' $(( RANDOM % 31 )))"
+  sleep "$(awk -v ms=$(( RANDOM % (span + 1) )) 'BEGIN { printf "%.3f", ms / 1000 }')"
   kill_primary
   rc=0; wait "$cpid" || rc=$?
   cat "$TMP/kc.err" >>"$TMP/kill.log"   # stderr only: stdout holds the token
