@@ -9,7 +9,6 @@
 #define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 #include <dlfcn.h>
-#include <openssl/rand.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -196,11 +195,8 @@ std::string rfc5322_date()
 
 std::string message_id()
 {
-  crypto_init();
   unsigned char buf[16];
-  if (RAND_bytes(buf, sizeof buf) != 1) {
-    throw Error("rng", "the random number generator failed (RAND_bytes)");
-  }
+  random_bytes(buf, sizeof buf);
   static constexpr char k_hex[] = "0123456789abcdef";
   std::string out = "<";
   for (const unsigned char b : buf) {

@@ -3,7 +3,6 @@
 #include "crypto_init.hpp"
 #include "tokenadm/errors.hpp"
 
-#include <openssl/rand.h>
 
 #include <array>
 
@@ -66,14 +65,11 @@ std::string random_base62(std::size_t n)
 {
   // Rejection sampling: bytes >= 248 (4 * 62) are dropped so each character
   // is uniform over the alphabet.
-  crypto_init();
   std::string out;
   out.reserve(n);
   unsigned char buf[64];
   while (out.size() < n) {
-    if (RAND_bytes(buf, sizeof buf) != 1) {
-      throw Error("rng", "the random number generator failed (RAND_bytes)");
-    }
+    random_bytes(buf, sizeof buf);
     for (unsigned char b : buf) {
       if (b < 248 && out.size() < n) {
         out += k_alphabet[b % 62];

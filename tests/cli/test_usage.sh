@@ -19,6 +19,20 @@ run_token 2 list --format xml
 expect_one_line_err
 run_token 2 --timeout abc list
 expect_one_line_err
+# Only the command named is set up: a global option's value that is also a
+# command's name is still a value, and help and errors stay the whole tool's.
+run_token 2 --config list list
+expect_one_line_err; expect_err 'list'
+run_token 2 --config=verify list
+expect_one_line_err; expect_err 'verify'
+run_token 2 -q frobnicate list
+expect_one_line_err; expect_err 'see token --help'
+run_token 0 help
+expect_out 'verify' ; expect_out 'prune'
+run_token 0 help verify
+expect_out 'token verify'
+run_token 2 list verify
+expect_one_line_err
 
 run_token 0 init
 run_token 2 create --role admin

@@ -1,7 +1,7 @@
 // Token format: <prefix>_<id>_<secret><check>
 //   prefix  [a-z]{1,8}, from config (default "tka")
 //   id      10 base62 characters, public and unique
-//   secret  32 base62 characters from RAND_bytes (>= 190 bits)
+//   secret  32 base62 characters from getrandom(2) (>= 190 bits)
 //   check   6 base62 characters: CRC32 of everything before it, so a
 //           mistyped token is rejected offline.
 #pragma once
@@ -26,7 +26,7 @@ struct ParsedToken {
   std::string id;
 };
 
-// n base62 characters, uniformly distributed, from RAND_bytes.
+// n base62 characters, uniformly distributed, from getrandom(2).
 // Throws Error if the RNG fails.
 std::string random_base62(std::size_t n);
 

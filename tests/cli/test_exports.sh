@@ -1,0 +1,24 @@
+# libtokenadm exports its public API (namespace tokenadm) and nothing else:
+# fewer symbols for the dynamic loader on every command. toml++ is compiled
+# in, so it is not a run-time dependency.
+. "$(dirname "$0")/common.sh"
+
+for tool in nm c++filt readelf ldd; do
+  command -v "$tool" >/dev/null || { echo "skip: test_exports needs $tool"; exit 0; }
+done
+lib=$(ldd "$TOKEN" | awk '$1 ~ /^libtokenadm\.so/ {print $3}')
+[ -f "$lib" ] || fail "token is not linked with libtokenadm.so"
+nm -D --defined-only "$lib" | awk '{print $3}' | c++filt >"$TMP/exports"
+[ -s "$TMP/exports" ] || fail "libtokenadm exports nothing"
+if grep -vE '^((typeinfo|typeinfo name|vtable|VTT|guard variable) for )?tokenadm::' "$TMP/exports" >"$TMP/stray"; then
+  fail "exported outside namespace tokenadm: $(head -5 "$TMP/stray" | tr '\n' ' ')"
+fi
+grep -q '^tokenadm::parse_token' "$TMP/exports" || fail "tokenadm::parse_token is not exported"
+grep -q '^typeinfo for tokenadm::TokenRejected' "$TMP/exports" || fail "the exceptions' typeinfo is not exported"
+# An inline variable shared with the consumer needs its guard shared too,
+# or both sides construct it and both destroy it (a crash at exit).
+grep -q '^guard variable for tokenadm::k_roles' "$TMP/exports" || fail "k_roles' guard variable is not exported"
+run_token 0 --version
+readelf -d "$lib" >"$TMP/dynamic"
+! grep -q 'libtomlplusplus' "$TMP/dynamic" || fail "libtokenadm needs libtomlplusplus at run time"
+pass
