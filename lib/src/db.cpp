@@ -9,10 +9,11 @@ Db::Db(const std::string& dsn, int connect_timeout)
   const auto conninfo = normalise_dsn(dsn, connect_timeout);
   try {
     m_impl = std::make_unique<Impl>(conninfo);
-  } catch (const pqxx::broken_connection& e) {
-    throw ConnectError("cannot connect to the database: " + scrub_message(e.what(), conninfo));
   } catch (const pqxx::failure& e) {
-    throw ConnectError("cannot connect to the database: " + scrub_message(e.what(), conninfo));
+    // Masked as given too: a URI's user:password part is wider than what
+    // libpq took for the password when it holds an unencoded '@'.
+    throw ConnectError("cannot connect to the database: "
+                       + scrub_message(scrub_message(e.what(), conninfo), dsn));
   }
 }
 

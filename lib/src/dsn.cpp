@@ -96,6 +96,9 @@ std::vector<std::string> secrets_of(const std::string& dsn)
     }
   }
   std::erase_if(out, [](const std::string& s) { return s.empty(); });
+  // Longest first: a whole password is masked as one, not piece by piece.
+  std::sort(out.begin(), out.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   return out;
 }
 
@@ -127,6 +130,16 @@ std::string normalise_dsn(const std::string& input, int connect_timeout)
         hint += " (did you mean postgresql://?)";
       }
       throw ConnectError(hint);
+    }
+  }
+  if (!scheme.empty()) {
+    // user:p@ss@host: libpq splits at the first '@' and takes the rest of
+    // the password for a host name, which it then prints.
+    const auto s = dsn.find("://") + 3;
+    const auto authority = dsn.substr(s, dsn.find('?', s) - s);
+    if (std::count(authority.begin(), authority.end(), '@') > 1) {
+      throw ConnectError("the DSN's user:password part holds an '@': write it as %40 "
+                         "(postgresql://user:p%40ss@host/dbname)");
     }
   }
   auto opts = parse(dsn);

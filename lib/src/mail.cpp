@@ -414,6 +414,11 @@ void send_mail(const EmailConfig& config, const Mail& mail)
                  "sending mail to " + rcpts + " failed: " + one_line(why, config.smtp_password));
   };
 
+  if (!config.smtp_username.empty() && !config.smtp_use_ssl && !config.smtp_use_tls
+      && !config.smtp_allow_plaintext_auth) {
+    throw fail("refusing to send the SMTP password without TLS: set smtp_use_tls or "
+               "smtp_use_ssl (or smtp_allow_plaintext_auth = true)");
+  }
   const std::string url = smtp_url(config);
   const std::string auth = login_options(config.smtp_auth);
   curl_init_once();

@@ -407,6 +407,11 @@ ImportResult import_from_gs(Db& db, const NewToken& spec, const Policy& policy,
     }
     const auto r = tx.exec("select value from option" + where + " for update");
     if (r.empty() || r[0][0].is_null()) {
+      // Run again after an import that removed the plaintext: done before.
+      if (tx.exec("select exists (select 1 from tokenadm.tokens where source = 'gs')")[0][0]
+            .as<bool>()) {
+        return ImportResult{};
+      }
       throw NotFound("no gs.auth.token authToken row in the option table");
     }
     const std::string token = r[0][0].c_str();

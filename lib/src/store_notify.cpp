@@ -136,4 +136,21 @@ void release_notice(Db& db, const DueNotice& n)
   });
 }
 
+struct RunLock::Tx {
+  explicit Tx(Db& db) : tx(db.impl().conn) {}
+  pqxx::work tx;
+};
+
+RunLock::RunLock(Db& db)
+{
+  guarded(db, [&] {
+    m_tx = std::make_unique<Tx>(db);
+    m_held = m_tx->tx
+               .exec("select pg_try_advisory_xact_lock(hashtextextended('tokenadm notify', 7107))")[0][0]
+               .as<bool>();
+  });
+}
+
+RunLock::~RunLock() = default; // the transaction aborts: the lock is released
+
 } // namespace tokenadm

@@ -19,7 +19,7 @@ _token_global_options="--dsn --verify-dsn --config --timeout --quiet --help --ve
 _token_options()
 {
   case $1 in
-    init) echo "--help --check" ;;
+    init) echo "--help --check --format" ;;
     create) echo "--help --owner --label --role --scope --contact --meta --expires-in --expires-at --no-expiry --allow-from --max-uses --format --output --count --labels-from-stdin" ;;
     ensure) echo "--help --owner --label --role --scope --contact --meta --expires-in --expires-at --no-expiry --allow-from --max-uses --format --output --converge --dry-run" ;;
     list) echo "--help --owner --label --role --state --used-from --expiring-within --created-before --unused-for --format" ;;
@@ -28,10 +28,10 @@ _token_options()
     revoke) echo "--help --owner --label --unused-for --all-expired --reason --yes --dry-run --leaked --from --source --legacy --format" ;;
     rotate) echo "--help --overlap --expires-in --format --output" ;;
     renew) echo "--help --expires-in --format" ;;
-    prune) echo "--help --older-than --dry-run" ;;
-    import) echo "--help --owner --label --role --scope --expires-in --expires-at --no-expiry --allow-from --max-uses --from-gs --remove-plaintext" ;;
+    prune) echo "--help --older-than --dry-run --format" ;;
+    import) echo "--help --owner --label --role --scope --expires-in --expires-at --no-expiry --allow-from --max-uses --from-gs --remove-plaintext --format" ;;
     audit) echo "--help --token --owner --action --since --until --limit --format" ;;
-    notify) echo "--help --within --at --dry-run" ;;
+    notify) echo "--help --within --at --dry-run --format" ;;
     serve) echo "--help --listen --no-touch --no-audit" ;;
     config) echo "--help" ;;
     suspend | resume) echo "--help --owner --label --reason --yes --dry-run" ;;

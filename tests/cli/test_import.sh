@@ -58,4 +58,10 @@ expect_err 'imported before'
 [ "$(sql "select count(*) from option where component_id = 'gs.auth.token'")" = 0 ] || fail "--remove-plaintext"
 [ "$(sql "select count(*) from option")" = 1 ] || fail "removed other rows"
 run_token 0 verify <<<"$GSTOK"
+# Run again (a provisioning script's second run): nothing to do, exit 0.
+run_token 0 import --from-gs --remove-plaintext
+expect_err 'imported before'
+[ "$(sql "select count(*) from tokenadm.tokens where source = 'gs'")" = 1 ] || fail "rerun imported again"
+run_token 0 import --from-gs --format json
+expect_out '^\{"already_imported":true,"imported":\[\],"removed_plaintext":false\}$'
 pass

@@ -270,11 +270,15 @@ EOF
 send 2 "$TMP/inline.toml" erin@example.org "token expiring" "$body" expiring
 one_line_error "failed: "
 
-# --- AUTH without TLS (plain mode allows it) ---------------------------------
+# --- AUTH without TLS: refused unless smtp_allow_plaintext_auth says so -------
 start_server plainauth --auth-user mailer --auth-pass CANARYPW-right
 auth_config "$TMP/plainauth.toml" "$TMP/pw"
 sed -i -e "s/^smtp_port = .*/smtp_port = $PORT/" -e '/smtp_use_tls/d' -e '/smtp_ca_file/d' \
   "$TMP/plainauth.toml"
+send 2 "$TMP/plainauth.toml" frank@example.org "token created" "$body" created
+one_line_error "refusing to send the SMTP password without TLS: set smtp_use_tls or smtp_use_ssl (or smtp_allow_plaintext_auth = true)"
+[ -z "$(ls "$TMP/mail-plainauth" 2>/dev/null)" ] || fail "a mail went out over plaintext AUTH"
+printf 'smtp_allow_plaintext_auth = true\n' >>"$TMP/plainauth.toml"
 send 0 "$TMP/plainauth.toml" frank@example.org "token created" "$body" created
 received plainauth
 has "AUTH: mailer"

@@ -14,10 +14,10 @@ nlohmann::json audit_json(const tokenadm::AuditEntry& e)
     return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
   };
   return {
-    {"id", e.id},
+    {"event_id", e.id},
     {"at", e.at},
     {"action", e.action},
-    {"token_id", opt(e.token_id)},
+    {"id", opt(e.token_id)},
     {"owner", opt(e.owner)},
     {"actor", e.actor},
     {"sudo_user", opt(e.sudo_user)},
@@ -69,6 +69,7 @@ Command setup_audit(CLI::App& app, Globals& g)
                 field = v;
               }
             };
+            take_id(o->token);
             set("--token", o->token, f.token_id);
             set("--owner", o->owner, f.owner);
             set("--action", o->action, f.action);
@@ -79,7 +80,7 @@ Command setup_audit(CLI::App& app, Globals& g)
             }
             auto db = connect(g);
             bool first = true;
-            const char* header = "AT                    ACTION         TOKEN       OWNER  OUTCOME  "
+            const char* header = "AT                    ACTION         ID          OWNER  OUTCOME  "
                                  "ACTOR  REASON\n";
             tokenadm::list_audit(*db, f, [&](const tokenadm::AuditEntry& e) {
               if (first && o->format == "table") {

@@ -22,7 +22,7 @@ Command setup_config(CLI::App& app, Globals& g)
               for (const auto& s : settings) {
                 j[s.key] = {{"value", s.value}, {"source", s.source}};
               }
-              std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+              std::cout << json_text(j) << '\n';
               return 0;
             }
             std::size_t width = 0;

@@ -258,7 +258,7 @@ Command setup_ensure(CLI::App& app, Globals& g)
                   j["created"] = true;
                   j["differs"] = differs;
                   j["replaces"] = *r.replaced;
-                  std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                  std::cout << json_text(j)
                             << '\n'
                             << std::flush;
                 }
@@ -294,7 +294,7 @@ Command setup_ensure(CLI::App& app, Globals& g)
               }
               j["created"] = false;
               j["differs"] = differs;
-              std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+              std::cout << json_text(j) << '\n';
             }
             if (!r.differs.empty()) {
               note("warning: the active token " + r.existing.id + " differs in "

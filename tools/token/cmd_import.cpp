@@ -13,12 +13,19 @@ namespace {
 
 // The ids of imported tokens, committed; if they cannot be printed the
 // import is withdrawn (revoked, audited) rather than left unreported.
-void print_ids(tokenadm::Db& db, const std::vector<std::string>& ids)
+// JSON: one document, {"imported": [ids]} and `extra`.
+void print_ids(tokenadm::Db& db, const std::vector<std::string>& ids, bool json,
+               nlohmann::json extra)
 {
   mark_committed();
   try {
-    for (const auto& id : ids) {
-      std::cout << id << '\n';
+    if (json) {
+      extra["imported"] = ids;
+      std::cout << json_text(extra) << '\n';
+    } else {
+      for (const auto& id : ids) {
+        std::cout << id << '\n';
+      }
     }
     flush_stdout();
   } catch (const tokenadm::Error& e) {
@@ -34,6 +41,7 @@ Command setup_import(CLI::App& app, Globals& g)
     TokenOptions token;
     bool from_gs = false;
     bool remove_plaintext = false;
+    std::string format = "text";
   };
   auto* sub = app.add_subcommand(
     "import", "Store legacy plaintext tokens (one per line on stdin) as digests");
@@ -44,8 +52,10 @@ Command setup_import(CLI::App& app, Globals& g)
   sub->add_flag("--remove-plaintext", o->remove_plaintext,
                 "With --from-gs: delete gs's plaintext row in the same transaction")
     ->needs(gs);
+  add_format(*sub, g, o->format, {"text", "json"});
 
   return {sub, [&g, o] {
+            const bool json = o->format == "json";
             auto spec = to_spec(o->token, g.cfg);
             const auto actor = tokenadm::current_actor();
             if (o->from_gs) {
@@ -56,7 +66,9 @@ Command setup_import(CLI::App& app, Globals& g)
               const auto r = tokenadm::import_from_gs(*db, spec, g.cfg.policy,
                                                       tokenadm::Hasher(g.cfg), actor,
                                                       o->remove_plaintext);
-              print_ids(*db, r.ids);
+              print_ids(*db, r.ids, json,
+                        {{"already_imported", r.ids.empty()},
+                         {"removed_plaintext", o->remove_plaintext}});
               note(r.ids.empty() ? "gs's token was imported before: nothing to do"
                                  : "imported gs's token as " + r.ids.front());
               if (o->remove_plaintext) {
@@ -97,7 +109,7 @@ Command setup_import(CLI::App& app, Globals& g)
               r = tokenadm::import_tokens(*db, tokens, spec, g.cfg.policy, tokenadm::Hasher(g.cfg),
                                           actor, "import", progress.callback());
             }
-            print_ids(*db, r.ids);
+            print_ids(*db, r.ids, json, {{"duplicates", r.duplicates}});
             note("imported " + std::to_string(r.ids.size()) + " token(s)"
                  + (r.duplicates ? ", " + std::to_string(r.duplicates) + " already present" : ""));
             return 0;

@@ -227,6 +227,7 @@ Command setup_show(CLI::App& app, Globals& g)
   sub->add_option("id", o->id, "Token ID")->required()->type_name("ID");
   add_format(*sub, g, o->format, {"text", "json"});
   return {sub, [&g, o] {
+            take_id(o->id);
             set_subject(o->id);
             auto db = connect(g);
             const auto t = tokenadm::show_token(*db, o->id);

@@ -7,6 +7,7 @@
 #include <tokenadm/text.hpp>
 
 #include <iostream>
+#include <optional>
 
 namespace tokencli {
 
@@ -17,8 +18,52 @@ std::string to_list(const std::vector<std::string>& to)
   return to.empty() ? "(no contact, no email_to)" : tokenadm::join(to, ", ");
 }
 
+// What a run did, a line at a time in text (the ids mailed; with
+// --dry-run, the tab-separated `fields` of each, then its recipients), or
+// one JSON document at the end.
+class Report {
+public:
+  Report(bool json, bool dry_run) : m_json(json), m_dry_run(dry_run) {}
+
+  void add(const std::string& id, const std::string& kind, const std::string& lead,
+           const std::vector<std::string>& to, const char* status,
+           const std::vector<std::string>& fields)
+  {
+    if (m_json) {
+      m_notices.push_back(
+        {{"id", id}, {"kind", kind}, {"lead", lead}, {"to", to}, {"status", status}});
+    } else if (m_dry_run) {
+      for (const auto& f : fields) {
+        std::cout << f << '\t';
+      }
+      std::cout << to_list(to) << '\n';
+    } else if (std::string_view(status) == "sent") {
+      std::cout << id << '\n';
+    }
+  }
+
+  void revoked(const std::string& id) { m_revoked.push_back(id); }
+
+  void finish() const
+  {
+    if (m_json) {
+      std::cout << json_text({{"dry_run", m_dry_run},
+                              {"notices", m_notices},
+                              {m_dry_run ? "would_revoke" : "revoked", m_revoked}})
+                << '\n';
+    }
+  }
+
+private:
+  bool m_json;
+  bool m_dry_run;
+  nlohmann::json m_notices = nlohmann::json::array();
+  std::vector<std::string> m_revoked;
+};
+
 // --within: once per expiry (tokens.notified_expiry), as before --at.
-int notify_within(const Globals& g, tokenadm::Db& db, std::int64_t within, bool dry_run)
+int notify_within(const Globals& g, tokenadm::Db& db, std::int64_t within, bool dry_run,
+                  Report& report)
 {
   const auto actor = tokenadm::current_actor();
   int sent = 0;
@@ -30,8 +75,9 @@ int notify_within(const Globals& g, tokenadm::Db& db, std::int64_t within, bool 
     progress.update(done++, due.size());
     const auto notice = tokenadm::notice_of("expiring", t);
     const auto to = tokenadm::recipients(g.cfg.email, notice);
+    const auto lead = tokenadm::format_duration(within);
     if (dry_run) {
-      std::cout << t.id << '\t' << t.expires_at.value_or("") << '\t' << to_list(to) << '\n';
+      report.add(t.id, "expiring", lead, to, "would-send", {t.id, t.expires_at.value_or("")});
       continue;
     }
     if (to.empty()) {
@@ -44,10 +90,11 @@ int notify_within(const Globals& g, tokenadm::Db& db, std::int64_t within, bool 
     if (const auto warning = tokenadm::send_notice(g.cfg.email, notice, actor, &db)) {
       note(*warning);
       tokenadm::release_announcement(db, t.id); // the next run tries again
+      report.add(t.id, "expiring", lead, to, "failed", {});
       ++failed;
       continue;
     }
-    std::cout << t.id << '\n';
+    report.add(t.id, "expiring", lead, to, "sent", {});
     ++sent;
   }
   if (!dry_run) {
@@ -59,21 +106,24 @@ int notify_within(const Globals& g, tokenadm::Db& db, std::int64_t within, bool 
 
 // revoke_unused_after: tokens unused that long are revoked (reason
 // "unused") and their contacts mailed.
-void revoke_unused(const Globals& g, tokenadm::Db& db, std::int64_t after, bool dry_run)
+void revoke_unused(const Globals& g, tokenadm::Db& db, std::int64_t after, bool dry_run,
+                   Report& report)
 {
   tokenadm::RevokeFilter filter;
   filter.unused_for = after;
   if (dry_run) {
     for (const auto& t : tokenadm::tokens_matching(db, filter)) {
       const auto to = tokenadm::recipients(g.cfg.email, tokenadm::notice_of("revoked", t));
-      std::cout << t.id << "\trevoke\t" << tokenadm::format_duration(after) << '\t' << to_list(to)
-                << '\n';
+      const auto lead = tokenadm::format_duration(after);
+      report.add(t.id, "revoke", lead, to, "would-send", {t.id, "revoke", lead});
+      report.revoked(t.id);
     }
     return;
   }
   const std::string reason = "unused";
   for (const auto& r : tokenadm::revoke_matching(db, filter, reason, tokenadm::current_actor())) {
     if (r.status == tokenadm::RevokeOutcome::Status::revoked) {
+      report.revoked(r.id);
       note("revoked " + r.id + ": not used for " + tokenadm::format_duration(after));
       announce(g, db,
                tokenadm::Notice{"revoked", r.id, r.owner, r.label, r.contact, std::nullopt,
@@ -86,12 +136,12 @@ void revoke_unused(const Globals& g, tokenadm::Db& db, std::int64_t after, bool 
 // --at: once per token and lead time crossed, once when expired, and the
 // unused warnings; claims in tokenadm.notices.
 int notify_at(const Globals& g, tokenadm::Db& db, const std::vector<std::int64_t>& leads,
-              bool dry_run)
+              bool dry_run, Report& report)
 {
   const auto actor = tokenadm::current_actor();
   const auto unused_after = g.cfg.revoke_unused_after;
   if (unused_after) {
-    revoke_unused(g, db, *unused_after, dry_run);
+    revoke_unused(g, db, *unused_after, dry_run, report);
   }
   int sent = 0;
   int failed = 0;
@@ -109,9 +159,9 @@ int notify_at(const Globals& g, tokenadm::Db& db, const std::vector<std::int64_t
         : std::string("It can no longer be used: create a new one if it is still needed.");
     const auto notice = tokenadm::notice_of(d.kind, d.token, detail);
     const auto to = tokenadm::recipients(g.cfg.email, notice);
+    const auto shown_lead = d.kind == "expired" ? std::string("-") : lead;
     if (dry_run) {
-      std::cout << d.token.id << '\t' << d.kind << '\t' << (d.kind == "expired" ? "-" : lead)
-                << '\t' << to_list(to) << '\n';
+      report.add(d.token.id, d.kind, shown_lead, to, "would-send", {d.token.id, d.kind, shown_lead});
       continue;
     }
     if (to.empty()) {
@@ -123,10 +173,11 @@ int notify_at(const Globals& g, tokenadm::Db& db, const std::vector<std::int64_t
     if (const auto warning = tokenadm::send_notice(g.cfg.email, notice, actor, &db)) {
       note(*warning);
       tokenadm::release_notice(db, d);
+      report.add(d.token.id, d.kind, shown_lead, to, "failed", {});
       ++failed;
       continue;
     }
-    std::cout << d.token.id << '\n';
+    report.add(d.token.id, d.kind, shown_lead, to, "sent", {});
     ++sent;
   }
   if (!dry_run) {
@@ -144,6 +195,7 @@ Command setup_notify(CLI::App& app, Globals& g)
     std::string within;
     std::string at;
     bool dry_run = false;
+    std::string format = "text";
   };
   auto* sub = app.add_subcommand(
     "notify", "Mail the contacts of tokens expiring soon, once per lead time (for cron)");
@@ -157,11 +209,32 @@ Command setup_notify(CLI::App& app, Globals& g)
     ->type_name("LIST")
     ->excludes(within);
   sub->add_flag("--dry-run", o->dry_run, "List who would be told; send, revoke and record nothing");
+  add_format(*sub, g, o->format, {"text", "json"});
   return {sub, [&g, o, sub] {
+            Report report(o->format == "json", o->dry_run);
+            // One run at a time: an overlapping cron run does nothing.
+            auto run = [&](auto&& body) {
+              // The lock's connection first: the deadline watches the last
+              // one connected, which runs the work.
+              DbHandle lock_db;
+              std::optional<tokenadm::RunLock> lock;
+              if (!o->dry_run) {
+                lock_db = connect(g);
+                lock.emplace(*lock_db);
+                if (!lock->held()) {
+                  note("another token notify is running: this one does nothing");
+                  report.finish();
+                  return 0;
+                }
+              }
+              auto db = connect(g);
+              const int status = body(*db);
+              report.finish();
+              return status;
+            };
             if (sub->count("--within") > 0) {
               const auto d = tokenadm::parse_duration(o->within, "--within");
-              auto db = connect(g);
-              return notify_within(g, *db, d, o->dry_run);
+              return run([&](tokenadm::Db& db) { return notify_within(g, db, d, o->dry_run, report); });
             }
             auto leads = g.cfg.notify_at;
             if (sub->count("--at") > 0) {
@@ -178,8 +251,7 @@ Command setup_notify(CLI::App& app, Globals& g)
                 throw tokenadm::UsageError("--at: a lead time must be longer than 0");
               }
             }
-            auto db = connect(g);
-            return notify_at(g, *db, leads, o->dry_run);
+            return run([&](tokenadm::Db& db) { return notify_at(g, db, leads, o->dry_run, report); });
           }};
 }
 

@@ -22,6 +22,7 @@ Command setup_revoke(CLI::App& app, Globals& g)
     bool dry_run = false;
     bool leaked = false;
     LeakedOptions leak;
+    std::string format = "text";
   };
   auto* sub = app.add_subcommand(
     "revoke", "Revoke tokens by ID, in bulk by --owner/--label/--unused-for or --all-expired, or "
@@ -54,9 +55,11 @@ Command setup_revoke(CLI::App& app, Globals& g)
                 "With --leaked: each non-empty line is one token (imported tokens have no check "
                 "characters to find them by)")
     ->needs(leaked);
-  add_format(*sub, g, o->leak.format, {"text", "json"})->needs(leaked);
+  add_format(*sub, g, o->format, {"text", "json"});
   sub->footer("--leaked prints one line a token found: revoked ID OWNER, already-revoked ID or "
-              "unknown ID; never the token.");
+              "unknown ID; never the token. --format json prints one document: "
+              "{\"dry_run\":…,\"results\":[{\"id\":…,\"status\":…},…]} (with --leaked, one "
+              "a line).");
 
   return {sub, [&g, o, sub] {
             if (o->leaked) {
@@ -67,6 +70,7 @@ Command setup_revoke(CLI::App& app, Globals& g)
                   "--leaked reads tokens from stdin or --from and revokes them with the reason "
                   "'leaked': give it no IDs, filters, --reason, --yes or --dry-run");
               }
+              o->leak.format = o->format;
               return revoke_leaked(g, o->leak);
             }
             tokenadm::RevokeFilter filter;
@@ -90,10 +94,20 @@ Command setup_revoke(CLI::App& app, Globals& g)
             const auto reason =
               o->reason.empty() ? std::nullopt : std::optional<std::string>(o->reason);
             const auto actor = tokenadm::current_actor();
+            const bool json = o->format == "json";
+            auto doc = nlohmann::json{{"dry_run", o->dry_run}, {"results", nlohmann::json::array()}};
             if (bulk && o->dry_run) {
               const auto hit = tokenadm::tokens_matching(*db, filter);
               for (const auto& t : hit) {
-                std::cout << t.id << '\n';
+                if (json) {
+                  doc["results"].push_back(
+                    {{"id", t.id}, {"status", "would-revoke"}, {"owner", t.owner}});
+                } else {
+                  std::cout << t.id << '\n';
+                }
+              }
+              if (json) {
+                std::cout << json_text(doc) << '\n';
               }
               note("dry run: " + std::to_string(hit.size()) + " token(s) would be revoked");
               return 0;
@@ -106,17 +120,28 @@ Command setup_revoke(CLI::App& app, Globals& g)
             int status = 0;
             for (const auto& r : results) {
               using S = tokenadm::RevokeOutcome::Status;
+              nlohmann::json item{{"id", tokenadm::printable_id(r.id)}};
               if (r.status == S::revoked) {
+                item["status"] = "revoked";
+                item["owner"] = r.owner;
                 note("revoked " + r.id);
                 tokenadm::Notice n{"revoked", r.id, r.owner, r.label, r.contact, std::nullopt,
                                    reason ? "Reason: " + *reason : std::string()};
                 announce(g, *db, n);
               } else if (r.status == S::already_revoked) {
+                item["status"] = "already-revoked";
+                item["owner"] = r.owner;
+                item["revoked_at"] = r.revoked_at.value_or("");
                 note(r.id + " was already revoked at " + r.revoked_at.value_or("?"));
               } else {
+                item["status"] = "unknown";
                 note(tokenadm::printable_id(r.id) + ": no such token");
                 status = 2;
               }
+              doc["results"].push_back(std::move(item));
+            }
+            if (json) {
+              std::cout << json_text(doc) << '\n';
             }
             return status;
           }};

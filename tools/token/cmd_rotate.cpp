@@ -33,6 +33,7 @@ Command setup_rotate(CLI::App& app, Globals& g)
             if (!o->expires_in.empty()) {
               expires_in = tokenadm::parse_duration(o->expires_in, "--expires-in");
             }
+            take_id(o->id);
             set_subject(o->id);
             o->out.open();
             auto db = connect(g);
@@ -69,11 +70,13 @@ Command setup_renew(CLI::App& app, Globals& g)
             const auto expires_in = o->expires_in.empty()
                                       ? g.cfg.policy.default_ttl
                                       : tokenadm::parse_duration(o->expires_in, "--expires-in");
+            take_id(o->id);
+            set_subject(o->id);
             auto db = connect(g);
             const auto t = tokenadm::renew_token(*db, o->id, expires_in, g.cfg.policy,
                                                  tokenadm::current_actor());
             if (o->format == "json") {
-              std::cout << token_json(t).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+              std::cout << json_text(token_json(t)) << '\n';
             } else {
               std::cout << t.expires_at.value_or("never") << '\n';
             }

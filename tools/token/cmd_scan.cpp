@@ -111,11 +111,10 @@ private:
         [&](const tokenadm::ScanFinding& x) {
           ++m_found;
           if (m_json) {
-            std::cout << nlohmann::json{{"path", shown},
+            std::cout << json_text(nlohmann::json{{"path", shown},
                                         {"line", x.line},
                                         {"id", x.id},
-                                        {"prefix", x.prefix}}
-                           .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                                        {"prefix", x.prefix}})
                       << '\n';
           } else {
             std::cout << shown << ':' << x.line << ": " << x.id << " (" << x.prefix << ")\n";
@@ -137,9 +136,8 @@ private:
     std::cout.flush();
     std::cerr << "token: " << safe << '\n';
     if (m_json) {
-      std::cout << nlohmann::json{{"path", tokenadm::redact_tokens(p)},
-                                  {"error", {{"code", "io"}, {"message", safe}}}}
-                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+      std::cout << json_text(nlohmann::json{{"path", tokenadm::redact_tokens(p)},
+                                  {"error", {{"code", "io"}, {"message", safe}}}})
                 << '\n';
     }
   }

@@ -401,7 +401,7 @@ Command setup_verify(CLI::App& app, Globals& g)
                    + " instead: this one stops working at " + v.stops_at.value_or("?"));
             }
             if (o->format == "json") {
-              std::cout << nlohmann::json{{"valid", true}, {"id", v.id}, {"owner", v.owner}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+              std::cout << json_text(nlohmann::json{{"valid", true}, {"id", v.id}, {"owner", v.owner}})
                         << '\n';
             } else {
               std::cout << v.owner << '\n';

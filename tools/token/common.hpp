@@ -154,6 +154,10 @@ struct TokenOptions {
 void add_token_options(CLI::App& app, TokenOptions& o, bool with_details = true);
 tokenadm::NewToken to_spec(const TokenOptions& o, const tokenadm::Config& cfg);
 
+// A whole pasted token where an ID is expected: replaced by its ID, with a
+// note that it has leaked into the shell history.
+void take_id(std::string& id, bool revoking = false);
+
 // What revoke, suspend and resume act on: token IDs, or a bulk filter.
 // Throws UsageError unless exactly one of them is given, and --yes or
 // --dry-run comes with (and only with) a bulk one. A whole token given as
@@ -202,6 +206,10 @@ private:
 };
 
 nlohmann::json token_json(const tokenadm::TokenInfo& t);
+
+// One JSON document on one line, without a newline; bytes that are not
+// UTF-8 are replaced (U+FFFD), never thrown over.
+std::string json_text(const nlohmann::json& j);
 
 // After a committed change whose output failed: revokes `ids` in a new
 // transaction (reason "output failed") and throws Error("output") naming

@@ -96,6 +96,19 @@ tokenadm::NewToken to_spec(const TokenOptions& o, const tokenadm::Config& cfg)
   return spec;
 }
 
+void take_id(std::string& id, bool revoking)
+{
+  if (!tokenadm::looks_like_token(id)) {
+    return;
+  }
+  id = id.substr(id.find('_') + 1, tokenadm::k_id_len);
+  // Only the ID goes on: the secret never reaches the server (or its
+  // statement log). Revoked, the token dies; otherwise it has leaked into
+  // argv and shell history and should.
+  note(std::string("a whole token was given: ") + (revoking ? "revoking" : "using") + " its ID "
+       + id + "; it is in your shell history now" + (revoking ? "" : ": consider revoking it"));
+}
+
 void check_targets(std::vector<std::string>& ids, bool bulk, bool yes, bool dry_run,
                    const std::string& verb, const std::string& filters)
 {
@@ -112,16 +125,7 @@ void check_targets(std::vector<std::string>& ids, bool bulk, bool yes, bool dry_
     throw tokenadm::UsageError("a bulk " + verb + " needs --yes (or --dry-run to see which)");
   }
   for (auto& id : ids) {
-    if (tokenadm::looks_like_token(id)) {
-      const auto first = id.find('_');
-      id = id.substr(first + 1, tokenadm::k_id_len);
-      // Revoked, it dies; otherwise it has leaked into argv and shell
-      // history and should.
-      const bool revoking = verb == "revoke";
-      note(std::string("a whole token was given: ") + (revoking ? "revoking" : "using")
-           + " its ID " + id + "; it is in your shell history now"
-           + (revoking ? "" : ": consider revoking it"));
-    }
+    take_id(id, verb == "revoke");
   }
   if (!ids.empty()) {
     set_subject(ids.front());

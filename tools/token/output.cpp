@@ -100,7 +100,7 @@ void TokenOutput::write_stdout(const std::vector<tokenadm::CreatedToken>& create
           j[k] = v;
         }
       }
-      return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      return json_text(j);
     };
     if (bulk) {
       std::cout << '[';
@@ -167,6 +167,11 @@ void withdraw(tokenadm::Db& db, const std::vector<std::string>& ids, const std::
   }
   throw tokenadm::Error("output", cause + ": revoked " + named
                                     + " again (reason 'output failed'), nobody received it");
+}
+
+std::string json_text(const nlohmann::json& j)
+{
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 nlohmann::json token_json(const tokenadm::TokenInfo& t)

@@ -121,7 +121,7 @@ private:
       if (r.status == S::already_revoked) {
         j["revoked_at"] = r.revoked_at.value_or("");
       }
-      std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+      std::cout << json_text(j) << '\n';
     } else if (r.status == S::revoked) {
       std::cout << status << ' ' << id << (r.owner.empty() ? "" : " " + r.owner) << '\n';
     } else {

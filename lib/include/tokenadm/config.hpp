@@ -21,6 +21,9 @@ struct EmailConfig {
   bool smtp_use_ssl = false;
   bool smtp_use_tls = false;
   std::string smtp_auth; // e.g. "PLAIN LOGIN"; empty: libcurl decides
+  // SMTP AUTH on a connection without TLS (the password in clear) only
+  // when this says so.
+  bool smtp_allow_plaintext_auth = false;
   std::string smtp_ca_file; // PEM CA bundle for TLS; empty: the system's
   std::string app_email_from = "tokenadm <tokenadm@localhost>";
   std::string email_prefix = "[tokenadm]";

@@ -6,6 +6,7 @@
 #include "tokenadm/store.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,5 +38,23 @@ std::vector<DueNotice> notices_due(Db& db, std::vector<std::int64_t> leads,
 // undoes a claim whose mail could not be sent, so the next run tries again.
 bool claim_notice(Db& db, const DueNotice& n, const Actor& actor);
 void release_notice(Db& db, const DueNotice& n);
+
+// One notify run at a time: held() for exactly one of any number of
+// overlapping runs, until destroyed. The lock lives in a transaction of its
+// own on `db` (a connection used for nothing else), so it also holds
+// through pgbouncer's transaction pooling, and dies with the connection.
+class RunLock {
+public:
+  explicit RunLock(Db& db);
+  ~RunLock();
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+  bool held() const { return m_held; }
+
+private:
+  struct Tx;
+  std::unique_ptr<Tx> m_tx;
+  bool m_held = false;
+};
 
 } // namespace tokenadm
