@@ -150,7 +150,7 @@ run_token 2 revoke --from "$TMP/leak.txt" "$D_ID"
 expect_one_line_err; expect_err 'requires --leaked'
 run_token 2 revoke --legacy "$D_ID"
 expect_one_line_err
-run_token 2 revoke --format json "$D_ID"
+run_token 2 revoke --format yaml "$D_ID"
 expect_one_line_err
 run_token 2 revoke --leaked --source "$(printf 'a\tb')" <"$TMP/leak.txt"
 expect_one_line_err; expect_err 'source contains a control character'
