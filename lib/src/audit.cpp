@@ -1,6 +1,7 @@
 #include "tokenadm/audit.hpp"
 
 #include "db_impl.hpp"
+#include "tokenadm/duration.hpp"
 #include "tokenadm/schema.hpp"
 
 namespace tokenadm {
@@ -26,6 +27,12 @@ void list_audit(Db& db, const AuditFilter& f, const std::function<void(const Aud
 {
   if (f.limit && *f.limit <= 0) {
     throw UsageError("--limit must be positive");
+  }
+  if (f.since) {
+    check_time(*f.since, "--since");
+  }
+  if (f.until) {
+    check_time(*f.until, "--until");
   }
   const std::string sql =
     "declare tokenadm_audit no scroll cursor for select a.id, " + iso("a.at")

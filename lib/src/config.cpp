@@ -488,7 +488,11 @@ Config load_config(const std::string& flag_path)
     try {
       set(v);
     } catch (const UsageError& e) {
-      throw ConfigError(std::string("env ") + name + ": " + e.what());
+      // A message that names the variable already (a duration's) needs
+      // no second prefix.
+      const std::string what = e.what();
+      const std::string prefix = std::string("env ") + name + ": ";
+      throw ConfigError(what.rfind(prefix, 0) == 0 ? what : prefix + what);
     }
     cfg.sources[key] = std::string("env ") + name;
   };
@@ -519,10 +523,10 @@ Config load_config(const std::string& flag_path)
            [&](const std::string& v) { cfg.read_only = to_bool(v); });
   from_env("TOKENADM_PREFIX", "token.prefix", [&](const std::string& v) { cfg.prefix = v; });
   from_env("TOKENADM_DEFAULT_TTL", "token.default_ttl", [&](const std::string& v) {
-    cfg.policy.default_ttl = parse_duration(v, "TOKENADM_DEFAULT_TTL");
+    cfg.policy.default_ttl = parse_duration(v, "env TOKENADM_DEFAULT_TTL");
   });
   from_env("TOKENADM_MAX_TTL", "token.max_ttl", [&](const std::string& v) {
-    cfg.policy.max_ttl = parse_duration(v, "TOKENADM_MAX_TTL");
+    cfg.policy.max_ttl = parse_duration(v, "env TOKENADM_MAX_TTL");
   });
   from_env("TOKENADM_ALLOW_NO_EXPIRY", "token.allow_no_expiry",
            [&](const std::string& v) { cfg.policy.allow_no_expiry = to_bool(v); });

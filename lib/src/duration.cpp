@@ -54,6 +54,98 @@ std::int64_t parse_duration(std::string_view text, std::string_view what)
   throw UsageError(bad);
 }
 
+namespace {
+
+// Reads `n` digits at `i` into `out`.
+bool digits(std::string_view t, std::size_t& i, std::size_t n, int& out)
+{
+  if (i + n > t.size()) {
+    return false;
+  }
+  out = 0;
+  for (std::size_t k = 0; k < n; ++k, ++i) {
+    if (t[i] < '0' || t[i] > '9') {
+      return false;
+    }
+    out = out * 10 + (t[i] - '0');
+  }
+  return true;
+}
+
+bool is_time(std::string_view t)
+{
+  std::size_t i = 0;
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
+  if (!digits(t, i, 4, y) || i >= t.size() || t[i++] != '-' || !digits(t, i, 2, mo)
+      || i >= t.size() || t[i++] != '-' || !digits(t, i, 2, d)) {
+    return false;
+  }
+  static constexpr std::array<int, 12> k_days{31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > k_days[static_cast<std::size_t>(mo - 1)]
+      || (mo == 2 && d == 29 && !leap)) {
+    return false;
+  }
+  if (i == t.size()) {
+    return true;
+  }
+  if ((t[i] != 'T' && t[i] != ' ') || !digits(t, ++i, 2, h) || i >= t.size() || t[i++] != ':'
+      || !digits(t, i, 2, mi) || h > 23 || mi > 59) {
+    return false;
+  }
+  if (i < t.size() && t[i] == ':') {
+    if (!digits(t, ++i, 2, sec) || sec > 59) {
+      return false;
+    }
+    if (i < t.size() && t[i] == '.') {
+      const auto start = ++i;
+      while (i < t.size() && t[i] >= '0' && t[i] <= '9') {
+        ++i;
+      }
+      if (i == start || i - start > 6) {
+        return false;
+      }
+    }
+  }
+  if (i == t.size()) {
+    return true;
+  }
+  if (t[i] == 'Z' || t[i] == 'z') {
+    return i + 1 == t.size();
+  }
+  if (t[i] != '+' && t[i] != '-') {
+    return false;
+  }
+  int zh = 0, zm = 0;
+  if (!digits(t, ++i, 2, zh) || zh > 15) {
+    return false;
+  }
+  if (i < t.size() && t[i] == ':') {
+    ++i;
+  }
+  if (i < t.size() && (!digits(t, i, 2, zm) || zm > 59)) {
+    return false;
+  }
+  return i == t.size();
+}
+
+} // namespace
+
+void check_time(std::string_view text, std::string_view what)
+{
+  if (text.size() > 40 || !is_time(text)) {
+    std::string shown(text.substr(0, 40));
+    for (auto& c : shown) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+        c = '?';
+      }
+    }
+    throw UsageError(std::string(what) + ": '" + shown
+                     + "' is not a time (use 2026-12-01, 2026-12-01T15:04:05Z or "
+                       "2026-12-01 15:04:05+02:00)");
+  }
+}
+
 std::string format_duration(std::int64_t seconds)
 {
   for (const auto& [unit, secs] : k_units) {

@@ -141,6 +141,30 @@ CreatedToken create_in(pqxx::transaction_base& tx, const NewToken& spec,
 
 } // namespace
 
+namespace {
+
+// Each role and scope once, in the order first given: `--role api,api` is
+// one role.
+std::vector<std::string> unique_in_order(const std::vector<std::string>& items)
+{
+  std::vector<std::string> out;
+  for (const auto& item : items) {
+    if (std::find(out.begin(), out.end(), item) == out.end()) {
+      out.push_back(item);
+    }
+  }
+  return out;
+}
+
+NewToken normalized(NewToken spec)
+{
+  spec.roles = unique_in_order(spec.roles);
+  spec.scopes = unique_in_order(spec.scopes);
+  return spec;
+}
+
+} // namespace
+
 void validate_new_token(const NewToken& spec, const Policy& policy)
 {
   if (!valid_prefix(spec.prefix)) {
@@ -149,6 +173,9 @@ void validate_new_token(const NewToken& spec, const Policy& policy)
   }
   check_text(spec.owner, "--owner", 256);
   check_text(spec.label, "--label", 256);
+  if (spec.expires_at) {
+    check_time(*spec.expires_at, "--expires-at");
+  }
   if (spec.roles.empty()) {
     throw UsageError("--role: at least one role is needed");
   }
@@ -208,9 +235,10 @@ void validate_new_token(const NewToken& spec, const Policy& policy)
   }
 }
 
-CreatedToken create_token(Db& db, const NewToken& spec, const Policy& policy,
+CreatedToken create_token(Db& db, const NewToken& asked, const Policy& policy,
                           const Hasher& hasher, const Actor& actor)
 {
+  const NewToken spec = normalized(asked);
   validate_new_token(spec, policy);
   return guarded(db, [&] {
     // One statement in autocommit: one round trip, committed on return.
@@ -273,10 +301,11 @@ std::vector<std::string> drift(pqxx::transaction_base& tx, const TokenInfo& t,
 
 } // namespace
 
-Ensured ensure_token(Db& db, const NewToken& spec, const Policy& policy,
+Ensured ensure_token(Db& db, const NewToken& asked, const Policy& policy,
                      const Hasher& hasher, const Actor& actor, const EnsureRequest& request)
 {
   using Mode = EnsureRequest::Mode;
+  const NewToken spec = normalized(asked);
   validate_new_token(spec, policy);
   return guarded(db, [&] {
     pqxx::work tx(db.impl().conn);
@@ -375,10 +404,11 @@ ImportResult import_in(pqxx::transaction_base& tx, const std::vector<std::string
 
 } // namespace
 
-ImportResult import_tokens(Db& db, const std::vector<std::string>& tokens, const NewToken& spec,
+ImportResult import_tokens(Db& db, const std::vector<std::string>& tokens, const NewToken& asked,
                            const Policy& policy, const Hasher& hasher, const Actor& actor,
                            const std::string& source, const Progress& progress)
 {
+  const NewToken spec = normalized(asked);
   validate_new_token(spec, policy);
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     if (!looks_like_legacy_token(tokens[i])) {
@@ -394,9 +424,10 @@ ImportResult import_tokens(Db& db, const std::vector<std::string>& tokens, const
   });
 }
 
-ImportResult import_from_gs(Db& db, const NewToken& spec, const Policy& policy,
+ImportResult import_from_gs(Db& db, const NewToken& asked, const Policy& policy,
                             const Hasher& hasher, const Actor& actor, bool remove_plaintext)
 {
+  const NewToken spec = normalized(asked);
   validate_new_token(spec, policy);
   const std::string where = " where component_id = 'gs.auth.token' and option_id = 'authToken'"
                             " and site_id = '' and group_id = ''";
@@ -427,11 +458,12 @@ ImportResult import_from_gs(Db& db, const NewToken& spec, const Policy& policy,
   });
 }
 
-std::vector<CreatedToken> create_tokens_bulk(Db& db, const NewToken& spec,
+std::vector<CreatedToken> create_tokens_bulk(Db& db, const NewToken& asked,
                                              const std::vector<std::string>& labels,
                                              const Policy& policy, const Hasher& hasher,
                                              const Actor& actor, const Progress& progress)
 {
+  const NewToken spec = normalized(asked);
   validate_new_token(spec, policy);
   for (const auto& label : labels) {
     check_text(label, "label", 256);

@@ -23,9 +23,36 @@ void list_tokens(Db& db, const ListFilter& filter,
   if (filter.used_from) {
     (void)parse_cidr(*filter.used_from, "--used-from");
   }
+  if (filter.created_before) {
+    check_time(*filter.created_before, "--created-before");
+  }
+  if (filter.limit && *filter.limit <= 0) {
+    throw UsageError("--limit must be positive");
+  }
+  // Natural order: runs of digits compare as numbers (label2 < label10).
+  auto natural = [](const std::string& col) {
+    return "array(select case when m[1] ~ '^[0-9]' then lpad(m[1], 30, '0') else m[1] end"
+           " from regexp_matches(" + col + ", '[0-9]+|[^0-9]+', 'g') as m)";
+  };
+  std::string order;
+  if (filter.sort.empty()) {
+    order = "case when $9::bigint is not null then coalesce(t.last_used_at, t.created_at) end,";
+  } else if (filter.sort == "expires") {
+    order = "t.expires_at nulls last,";
+  } else if (filter.sort == "owner") {
+    order = natural("t.owner") + ",";
+  } else if (filter.sort == "label") {
+    order = natural("t.label") + ",";
+  } else if (filter.sort == "last-used") {
+    order = "t.last_used_at nulls first,";
+  } else if (filter.sort != "created") {
+    throw UsageError("--sort: '" + filter.sort.substr(0, 32) + "' is not one of "
+                     + join(k_list_sorts, ", "));
+  }
   const std::string sql =
     "declare tokenadm_list no scroll cursor for select * from (select " + k_info_cols
-    + " from tokenadm.tokens t where ($1::text is null or t.id = $1)"
+    + ", floor(extract(epoch from t.expires_at - now()))::bigint"
+      " from tokenadm.tokens t where ($1::text is null or t.id = $1)"
       " and ($2::text is null or t.owner = $2) and ($3::text is null or t.label = $3)"
       " and ($4::text is null or $4 = any(t.roles) or 'all' = any(t.roles))"
       " and ($5::bigint is null or (t.expires_at <= now() + make_interval(secs => $5::bigint)"
@@ -35,8 +62,8 @@ void list_tokens(Db& db, const ListFilter& filter,
       "  where (e->>'addr')::inet <<= $8::cidr))"
       " and ($9::bigint is null or (" + k_active_sql + " and coalesce(t.last_used_at, t.created_at)"
       "  < now() - make_interval(secs => $9::bigint)))"
-      " order by case when $9::bigint is not null then coalesce(t.last_used_at, t.created_at) end,"
-      " t.created_at, t.id) s where $7 = 'all' or s.state = $7";
+      " order by " + order + " t.created_at, t.id) s where $7 = 'all' or s.state = $7"
+      " limit $10::bigint";
   if (filter.unused_for && *filter.unused_for <= 0) {
     throw UsageError("--unused-for must be longer than 0");
   }
@@ -47,11 +74,16 @@ void list_tokens(Db& db, const ListFilter& filter,
     require_schema_version(version_of(tx.exec("select " + k_version_sql)[0][0]));
     tx.exec_params(sql, nullable(filter.id), nullable(filter.owner), nullable(filter.label),
                    nullable(filter.role), nullable(within), nullable(filter.created_before),
-                   filter.state, nullable(filter.used_from), nullable(unused_for));
+                   filter.state, nullable(filter.used_from), nullable(unused_for),
+                   nullable(seconds_param(filter.limit)));
     for (;;) {
       const auto r = tx.exec("fetch 5000 from tokenadm_list");
       for (const auto& row : r) {
-        sink(read_info(row));
+        auto info = read_info(row);
+        if (!row[23].is_null()) {
+          info.ttl_seconds = row[23].as<std::int64_t>();
+        }
+        sink(info);
       }
       if (r.size() < 5000) {
         break;

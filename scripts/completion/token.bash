@@ -22,7 +22,7 @@ _token_options()
     init) echo "--help --check --format" ;;
     create) echo "--help --owner --label --role --scope --contact --meta --expires-in --expires-at --no-expiry --allow-from --max-uses --format --output --count --labels-from-stdin" ;;
     ensure) echo "--help --owner --label --role --scope --contact --meta --expires-in --expires-at --no-expiry --allow-from --max-uses --format --output --converge --dry-run" ;;
-    list) echo "--help --owner --label --role --state --used-from --expiring-within --created-before --unused-for --format" ;;
+    list) echo "--help --owner --label --role --state --used-from --expiring-within --created-before --unused-for --sort --limit --no-headers --format" ;;
     show) echo "--help --format" ;;
     verify) echo "--help --token-file --header --batch --role --scope --from --no-touch --no-audit --format" ;;
     revoke) echo "--help --owner --label --unused-for --all-expired --reason --yes --dry-run --leaked --from --source --legacy --format" ;;
@@ -42,7 +42,7 @@ _token_options()
 }
 
 # Options whose next word is their value (global ones included).
-_token_value_options=" --dsn --verify-dsn --config --timeout --owner --label --role --scope --contact --meta --expires-in --expires-at --format --output --count --state --expiring-within --created-before --token-file --reason --overlap --older-than --token --action --since --until --limit --within --exclude --listen --allow-from --max-uses --from --used-from --unused-for --source --at "
+_token_value_options=" --dsn --verify-dsn --config --timeout --owner --label --role --scope --contact --meta --expires-in --expires-at --format --output --count --state --expiring-within --created-before --token-file --reason --overlap --older-than --token --action --since --until --limit --within --exclude --listen --allow-from --max-uses --from --used-from --unused-for --source --at --sort "
 
 # _token_values CMD OPTION: completes the value of OPTION into COMPREPLY.
 _token_values()
@@ -57,7 +57,8 @@ _token_values()
       ;;
     --role) words="api feed vcs http all" ;;
     --state) words="active suspended expired revoked all" ;;
-    --action) words="create ensure revoke rotate renew prune import verify verify-failed mail notify" ;;
+    --action) words="create ensure import revoke rotate renew suspend resume prune verify verify-failed mail notify" ;;
+    --sort) words="created expires owner label last-used" ;;
     --from)
       # revoke --leaked --from FILE; verify's --from is an address.
       [[ $cmd == revoke ]] || return

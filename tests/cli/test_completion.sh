@@ -50,6 +50,8 @@ expect "all api feed http vcs" token create --role ""
 expect "all api" token verify --role a
 expect "all api feed http vcs" token list --role ""
 expect "active all expired revoked suspended" token list --state ""
+expect "created expires label last-used owner" token list --sort ""
+expect "--no-headers" token list --no
 expect "" token list --owner ""
 expect "--state" token list --st
 expect "--dry-run" token revoke 0123456789 --dr
@@ -85,11 +87,13 @@ same_set() { # NAME HELP-LIST SCRIPT-LIST
 cmds=$("$TOKEN" --help | subcommands)
 same_set "subcommands" "$cmds" "$_token_commands"
 same_set "global options" "$("$TOKEN" --help | long_options)" "$_token_global_options"
+# A command's help ends with the global options: those are checked above.
+own() { sed '/^Global options:/,$d'; }
 for sub in $cmds; do
-  help=$("$TOKEN" "$sub" --help)
+  help=$("$TOKEN" "$sub" --help | own)
   same_set "token $sub" "$(long_options <<<"$help")" "$(_token_options "$sub")"
   for nested in $(subcommands <<<"$help"); do
-    same_set "token $sub $nested" "$("$TOKEN" "$sub" "$nested" --help | long_options)" \
+    same_set "token $sub $nested" "$("$TOKEN" "$sub" "$nested" --help | own | long_options)" \
       "$(_token_options "$sub $nested")"
   done
 done

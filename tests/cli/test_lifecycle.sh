@@ -39,7 +39,7 @@ BOB=$TOK; BOB_ID=$TOK_ID
 [ "$(sql "select count(*) from tokenadm.audit where action = 'create'")" = 2 ] || fail "audit rows"
 
 run_token 0 list
-expect_out '^ID +OWNER +LABEL +ROLES +STATE +CREATED +EXPIRES +LAST-USED$'
+expect_out '^ID +OWNER +LABEL +ROLES +STATE +TTL +CREATED +EXPIRES +LAST-USED$'
 expect_out "^$ALICE_ID +alice +ci +api,feed +active "
 expect_out "^$BOB_ID +bob +deploy +all +active "
 run_token 0 list --owner bob --format tsv

@@ -65,7 +65,7 @@ run_token 2 create --owner "$(head -c 300 /dev/zero | tr '\0' a)"
 expect_err 'longer than'
 # A failing --format json command prints one JSON document, nothing else.
 run_token 2 list --format json --created-before garbage
-expect_one_line_err; expect_err 'invalid value'
+expect_one_line_err; expect_err "^token: --created-before: 'garbage' is not a time"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["error"]["code"]=="usage", d' "$TMP/out" || fail "list json error"
 run_token 2 revoke
 expect_err 'give the IDs'

@@ -1,8 +1,12 @@
 #include "common.hpp"
+#include "table.hpp"
+#include "usage.hpp"
 
 #include <tokenadm/audit.hpp>
+#include <tokenadm/text.hpp>
 
 #include <iostream>
+#include <optional>
 
 namespace tokencli {
 
@@ -53,12 +57,15 @@ Command setup_audit(CLI::App& app, Globals& g)
   auto o = std::make_shared<Options>();
   sub->add_option("--token", o->token, "Only this token ID")->type_name("ID");
   sub->add_option("--owner", o->owner, "Only this owner");
-  sub->add_option("--action", o->action,
-                  "Only this action (create ensure revoke rotate renew prune import verify "
-                  "verify-failed mail notify)");
+  // The actions the store writes (lib/src/store_*.cpp, audit.cpp).
+  const std::vector<std::string> actions{"create", "ensure", "import", "revoke", "rotate",
+                                         "renew", "suspend", "resume", "prune", "verify",
+                                         "verify-failed", "mail", "notify"};
+  sub->add_option("--action", o->action, "Only this action: " + tokenadm::join(actions, ", "))
+    ->check(one_of(actions));
   sub->add_option("--since", o->since, "From this time (ISO 8601)")->type_name("TIME");
   sub->add_option("--until", o->until, "Before this time (ISO 8601)")->type_name("TIME");
-  sub->add_option("--limit", o->limit, "At most N rows")->type_name("N");
+  sub->add_option("--limit", o->limit, "At most N rows")->type_name("N")->check(in_range(1, 1000000000));
   add_format(*sub, g, o->format, {"table", "tsv", "json"});
 
   return {sub, [&g, o, sub] {
@@ -80,12 +87,14 @@ Command setup_audit(CLI::App& app, Globals& g)
             }
             auto db = connect(g);
             bool first = true;
-            const char* header = "AT                    ACTION         ID          OWNER  OUTCOME  "
-                                 "ACTOR  REASON\n";
+            // Columns as wide as their contents in the first 100 rows.
+            std::optional<Table> table;
+            if (o->format == "table") {
+              table.emplace(std::vector<std::string>{"AT", "ACTION", "ID", "OWNER", "OUTCOME",
+                                                     "ACTOR", "REASON"},
+                            std::vector<std::size_t>{3, 5}, std::vector<std::size_t>{});
+            }
             tokenadm::list_audit(*db, f, [&](const tokenadm::AuditEntry& e) {
-              if (first && o->format == "table") {
-                std::cout << header;
-              }
               if (o->format == "json") {
                 std::cout << (first ? "[" : ",") << audit_json(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
               } else if (o->format == "tsv") {
@@ -93,24 +102,20 @@ Command setup_audit(CLI::App& app, Globals& g)
                           << cell(e.owner) << '\t' << e.outcome << '\t' << cell(e.actor) << '\t'
                           << cell(e.host) << '\t' << cell(e.reason) << '\t' << e.count << '\n';
               } else {
-                auto pad = [](std::string s, std::size_t w) {
-                  return s.size() >= w ? s + " " : s + std::string(w - s.size(), ' ');
-                };
                 std::string reason = cell(e.reason);
                 if (e.count > 1) {
                   reason += " (x" + std::to_string(e.count) + ")";
                 }
-                std::cout << pad(e.at, 22) << pad(e.action, 15) << pad(cell(e.token_id), 12)
-                          << pad(cell(e.owner), 7) << pad(e.outcome, 9) << pad(e.actor, 7)
-                          << reason << '\n';
+                table->add({e.at, e.action, cell(e.token_id), cell(e.owner), e.outcome,
+                            cell(e.actor), reason});
               }
               check_stdout();
               first = false;
             });
             if (o->format == "json") {
               std::cout << (first ? "[]\n" : "]\n");
-            } else if (first && o->format == "table") {
-              std::cout << header;
+            } else if (table) {
+              table->finish();
             }
             std::cout << std::flush;
             return 0;

@@ -1,4 +1,5 @@
 #include "common.hpp"
+#include "usage.hpp"
 
 #include <tokenadm/errors.hpp>
 #include <tokenadm/identity.hpp>
@@ -29,6 +30,11 @@ int create_bulk(Globals& g, Options& o, const tokenadm::NewToken& spec, bool cou
     for (std::size_t n = 1; in.next(line, too_long); ++n) {
       if (too_long) {
         throw tokenadm::UsageError("label on line " + std::to_string(n) + " is longer than 256 bytes");
+      }
+      // As import: a blank line is a mistake (a stray newline in a
+      // generated list), not a token with no label.
+      if (line.find_first_not_of(" \t\r") == std::string::npos) {
+        throw tokenadm::UsageError("line " + std::to_string(n) + " is empty");
       }
       labels.push_back(line);
       if (labels.size() > 1000000) {
@@ -84,7 +90,7 @@ Command setup_create(CLI::App& app, Globals& g)
   sub->add_option("--count", o->count,
                   "Create N tokens in one transaction (COPY); labels LABEL-1..LABEL-N")
     ->type_name("N")
-    ->check(CLI::Range(1, 1000000));
+    ->check(in_range(1, 1000000));
   sub->add_flag("--labels-from-stdin", o->labels_from_stdin,
                 "Bulk: one label per line on stdin, one token per label");
 

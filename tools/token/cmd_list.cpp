@@ -1,14 +1,12 @@
 #include "common.hpp"
+#include "table.hpp"
+#include "usage.hpp"
 
 #include <tokenadm/address.hpp>
 #include <tokenadm/duration.hpp>
 #include <tokenadm/errors.hpp>
 #include <tokenadm/text.hpp>
 
-#include <sys/ioctl.h>
-#include <unistd.h>
-
-#include <algorithm>
 #include <iostream>
 
 namespace tokencli {
@@ -29,6 +27,31 @@ std::string cell(const std::string& s)
   return out;
 }
 
+// kubeadm's TTL: the time left in its largest whole unit.
+std::string ttl(const tokenadm::TokenInfo& t)
+{
+  if (t.state == "revoked") {
+    return "-";
+  }
+  if (!t.expires_at) {
+    return "never";
+  }
+  const auto s = t.ttl_seconds.value_or(0);
+  if (s <= 0) {
+    return "expired";
+  }
+  if (s >= 86400) {
+    return std::to_string(s / 86400) + "d";
+  }
+  if (s >= 3600) {
+    return std::to_string(s / 3600) + "h";
+  }
+  if (s >= 60) {
+    return std::to_string(s / 60) + "m";
+  }
+  return std::to_string(s) + "s";
+}
+
 std::vector<std::string> table_row(const tokenadm::TokenInfo& t)
 {
   return {t.id,
@@ -36,94 +59,10 @@ std::vector<std::string> table_row(const tokenadm::TokenInfo& t)
           cell(t.label),
           tokenadm::join(t.roles, ","),
           t.state,
+          ttl(t),
           t.created_at,
           t.expires_at.value_or("never"),
           t.last_used_at.value_or("-")};
-}
-
-// The terminal's width when stdout is one; 0 (no limit) otherwise.
-std::size_t terminal_width()
-{
-  if (!isatty(STDOUT_FILENO)) {
-    return 0;
-  }
-  winsize ws{};
-  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
-    return ws.ws_col;
-  }
-  return 0;
-}
-
-// Columns padded to their widest cell. On a terminal, the `droppable`
-// columns are left out and then the free-text ones (`shrinkable`) cut, with
-// "~", in that order, until the table fits its width; pipes and files always
-// get every column whole.
-void print_table(std::vector<std::vector<std::string>> rows, const std::vector<std::size_t>& shrinkable,
-                 const std::vector<std::size_t>& droppable)
-{
-  std::vector<std::size_t> width(rows[0].size(), 0);
-  for (const auto& r : rows) {
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      width[i] = std::max(width[i], r[i].size());
-    }
-  }
-  if (const auto limit = terminal_width(); limit > 0) {
-    auto total = [&] {
-      std::size_t t = 0;
-      for (auto w : width) {
-        t += w + 2;
-      }
-      return t - 2;
-    };
-    std::vector<std::size_t> dropped;
-    for (auto i : droppable) {
-      if (total() <= limit) {
-        break;
-      }
-      dropped.push_back(i);
-      width[i] = 0;
-    }
-    while (total() > limit) {
-      std::size_t* widest = nullptr;
-      for (auto i : shrinkable) {
-        if (width[i] > 8 && (widest == nullptr || width[i] > *widest)) {
-          widest = &width[i];
-        }
-      }
-      if (widest == nullptr) {
-        break; // nothing left to cut: let the terminal wrap
-      }
-      --*widest;
-    }
-    for (auto& r : rows) {
-      for (auto i : shrinkable) {
-        if (r[i].size() > width[i]) {
-          r[i] = r[i].substr(0, width[i] - 1) + "~";
-        }
-      }
-    }
-    // Highest index first, so the others stay valid.
-    std::sort(dropped.rbegin(), dropped.rend());
-    for (auto& r : rows) {
-      for (auto i : dropped) {
-        r.erase(r.begin() + static_cast<std::ptrdiff_t>(i));
-      }
-    }
-    for (auto i : dropped) {
-      width.erase(width.begin() + static_cast<std::ptrdiff_t>(i));
-    }
-  }
-  for (const auto& r : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      line += r[i];
-      if (i + 1 < r.size()) {
-        line += std::string(width[i] - r[i].size() + 2, ' ');
-      }
-    }
-    std::cout << line << '\n';
-    check_stdout();
-  }
 }
 
 } // namespace
@@ -134,6 +73,9 @@ Command setup_list(CLI::App& app, Globals& g)
     std::string owner, label, role, expiring_within, created_before, used_from, unused_for;
     std::string state = "all";
     std::string format = "table";
+    std::string sort;
+    std::int64_t limit = 0;
+    bool no_headers = false;
   };
   auto* sub = app.add_subcommand("list", "List tokens (never their secrets)");
   auto o = std::make_shared<Options>();
@@ -141,7 +83,7 @@ Command setup_list(CLI::App& app, Globals& g)
   sub->add_option("--label", o->label, "Only tokens with this label");
   sub->add_option("--role", o->role, "Only tokens with this role (or all)")->type_name("ROLE");
   sub->add_option("--state", o->state, "active, suspended, expired, revoked or all (default all)")
-    ->check(CLI::IsMember({"active", "suspended", "expired", "revoked", "all"}));
+    ->check(one_of({"active", "suspended", "expired", "revoked", "all"}));
   sub->add_option("--used-from", o->used_from,
                   "Only tokens one of whose last 5 client addresses is in CIDR")
     ->type_name("CIDR");
@@ -154,10 +96,22 @@ Command setup_list(CLI::App& app, Globals& g)
                   "Only active tokens not used (or, never used, created) for DURATION, least "
                   "recently used first")
     ->type_name("DURATION");
+  sub->add_option("--sort", o->sort,
+                  "Order by " + tokenadm::join(tokenadm::k_list_sorts, ", ")
+                    + " (default created; owner and label naturally: label2 before label10)")
+    ->check(one_of(tokenadm::k_list_sorts));
+  sub->add_option("--limit", o->limit, "At most N rows")
+    ->type_name("N")
+    ->check(in_range(1, 1000000000));
+  sub->add_flag("--no-headers", o->no_headers, "No header line in a table (tsv has none)");
   add_format(*sub, g, o->format, {"table", "tsv", "json"});
 
   return {sub, [&g, o, sub] {
             tokenadm::ListFilter filter;
+            filter.sort = o->sort;
+            if (sub->count("--limit") > 0) {
+              filter.limit = o->limit;
+            }
             if (sub->count("--owner") > 0) {
               filter.owner = o->owner;
             }
@@ -201,15 +155,15 @@ Command setup_list(CLI::App& app, Globals& g)
               });
               std::cout << (first ? "[]\n" : "]\n");
             } else {
-              // The table needs every row for its column widths; tsv and
-              // json stream.
-              std::vector<std::vector<std::string>> rows{
-                {"ID", "OWNER", "LABEL", "ROLES", "STATE", "CREATED", "EXPIRES", "LAST-USED"}};
-              tokenadm::list_tokens(*db, filter, [&rows](const tokenadm::TokenInfo& t) {
-                rows.push_back(table_row(t));
-              });
-              // On a narrow terminal CREATED goes first, then LAST-USED.
-              print_table(std::move(rows), {1, 2}, {5, 7});
+              // Widths from the first 100 rows: the table streams as tsv
+              // does. On a narrow terminal CREATED goes first, then
+              // LAST-USED, then EXPIRES (TTL says it in short).
+              Table table({"ID", "OWNER", "LABEL", "ROLES", "STATE", "TTL", "CREATED", "EXPIRES",
+                           "LAST-USED"},
+                          {1, 2}, {6, 8, 7}, !o->no_headers);
+              tokenadm::list_tokens(*db, filter,
+                                    [&table](const tokenadm::TokenInfo& t) { table.add(table_row(t)); });
+              table.finish();
             }
             std::cout << std::flush;
             return 0;

@@ -2,6 +2,7 @@
 // runs one subcommand, and maps every error to the SPEC's exit status
 // (0/1/2) in one place.
 #include "common.hpp"
+#include "usage.hpp"
 
 #include <tokenadm/errors.hpp>
 
@@ -42,7 +43,15 @@ int print_help(const tokencli::Globals& g, const CLI::App& app, const std::strin
   try {
     sub = app.get_subcommand(topic);
   } catch (const CLI::OptionNotFound&) {
-    return report(g, "usage", "no such command: " + topic.substr(0, 64) + " (see token --help)", 2);
+    std::vector<std::string> names;
+    for (const auto* c : app.get_subcommands([](const CLI::App*) { return true; })) {
+      names.push_back(c->get_name());
+    }
+    const auto hint = tokencli::did_you_mean(topic, names);
+    return report(g, "usage",
+                  "unknown command '" + topic.substr(0, 64) + "'"
+                    + (hint.empty() ? " (see token --help)" : hint),
+                  2);
   }
   std::cout << sub->help("token");
   return 0;
@@ -129,6 +138,7 @@ int main(int argc, char** argv)
   CLI::App app{"token: create, list, revoke, rotate and verify authentication tokens kept in "
                "PostgreSQL"};
   app.name("token");
+  app.formatter(tokencli::make_formatter());
   app.set_version_flag("--version", "token (tokenadm) " TOKENADM_VERSION);
   app.require_subcommand(1, 1);
   app.fallthrough();
@@ -146,7 +156,7 @@ int main(int argc, char** argv)
   auto* timeout = app.add_option("--timeout", g.timeout,
                                  "Whole-command deadline in seconds, 0 for none (default 60)")
                     ->type_name("SECONDS")
-                    ->check(CLI::Range(0, 86400));
+                    ->check(tokencli::in_range(0, 86400));
 
   // Each command's name and set-up function (append new ones here).
   static constexpr SetupEntry k_setups[] = {
@@ -178,7 +188,7 @@ int main(int argc, char** argv)
   } catch (const CLI::ParseError& e) {
     // CLI11's own codes (100+) never leave: a usage error is 2.
     g.json = g.json || wants_json(argc, argv);
-    return report(g, "usage", std::string(e.what()) + " (see token --help)", 2);
+    return report(g, "usage", tokencli::usage_message(app, e, argc, argv), 2);
   }
 
   if (help->parsed()) {

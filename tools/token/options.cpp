@@ -1,5 +1,6 @@
 // Options shared by subcommands: --format and the options that describe a new token.
 #include "common.hpp"
+#include "usage.hpp"
 
 #include <tokenadm/address.hpp>
 #include <tokenadm/duration.hpp>
@@ -22,7 +23,7 @@ CLI::Option* add_format(CLI::App& app, Globals& g, std::string& format,
         g.json = value == "json";
       },
       "Output format: " + tokenadm::join(choices, "|") + " (default " + format + ")")
-    ->check(CLI::IsMember(choices))
+    ->check(one_of(choices))
     ->type_name("FORMAT");
 }
 
@@ -53,7 +54,7 @@ void add_token_options(CLI::App& app, TokenOptions& o, bool with_details)
     ->type_name("CIDR");
   app.add_option("--max-uses", o.max_uses, "Accept the token at most N times (1 to 2147483647)")
     ->type_name("N")
-    ->check(CLI::Range(std::int64_t{1}, std::int64_t{2147483647}));
+    ->check(in_range(1, 2147483647));
 }
 
 tokenadm::NewToken to_spec(const TokenOptions& o, const tokenadm::Config& cfg)

@@ -47,6 +47,9 @@ struct TokenInfo {
   // The last client addresses verify was given, newest first (at most 5
   // distinct): (address, last seen).
   std::vector<std::pair<std::string, std::string>> used_from;
+  // Seconds from the database's now() to expires_at (negative once past),
+  // set by list_tokens for a token that expires.
+  std::optional<std::int64_t> ttl_seconds;
 };
 
 // What the configuration allows new tokens to be.
@@ -145,10 +148,20 @@ struct ListFilter {
   // Active and last used (or, never used, created) more than N s ago;
   // listed oldest use first.
   std::optional<std::int64_t> unused_for;
+  // Order: "created" (the default), "expires" (never last), "owner",
+  // "label" (both natural: label2 before label10), "last-used" (never
+  // first); each then by creation. Empty: created, or with unused_for least
+  // recently used first.
+  std::string sort;
+  std::optional<std::int64_t> limit; // at most N rows
 };
 
+// The values ListFilter::sort takes.
+inline const std::vector<std::string> k_list_sorts{"created", "expires", "owner", "label",
+                                                   "last-used"};
+
 // Calls `sink` for each matching token, oldest first (with unused_for, least
-// recently used first), streaming through a
+// recently used first; or in filter.sort's order), streaming through a
 // cursor so memory stays flat however many rows match.
 void list_tokens(Db& db, const ListFilter& filter,
                  const std::function<void(const TokenInfo&)>& sink);
