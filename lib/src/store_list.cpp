@@ -18,7 +18,8 @@ void list_tokens(Db& db, const ListFilter& filter,
                  const std::function<void(const TokenInfo&)>& sink)
 {
   if (filter.role && std::find(k_roles.begin(), k_roles.end(), *filter.role) == k_roles.end()) {
-    throw UsageError("--role: unknown role '" + filter.role->substr(0, 32) + "'");
+    throw UsageError("--role: unknown role '" + filter.role->substr(0, 32)
+                     + "' (use api, feed, vcs, http or all)");
   }
   if (filter.used_from) {
     (void)parse_cidr(*filter.used_from, "--used-from");

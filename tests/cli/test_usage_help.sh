@@ -30,6 +30,8 @@ run_token 2 help lst
 exact_err "token: unknown command 'lst' (did you mean 'list'?)"
 run_token 2 help nosuch
 exact_err "token: unknown command 'nosuch' (see token --help)"
+run_token 2 --owner x list
+exact_err "token: '--owner' is not a global option: put it after the command's name (see token --help)"
 run_token 2 config shw
 exact_err "token: unknown command 'shw' (did you mean 'show'?)"
 run_token 2
@@ -92,6 +94,10 @@ grep -nE '\b(TEXT|INT)\b|in \[' "$TMP/out" && fail "token --help shows CLI11's n
 expect_out '^  --timeout SECONDS '
 
 run_token 0 init
+run_token 2 list --role bogus
+exact_err "token: --role: unknown role 'bogus' (use api, feed, vcs, http or all)"
+printf 'x\n' | run_token 2 verify --role bogus
+exact_err "token: --role: unknown role 'bogus' (use api, feed, vcs, http or all)"
 
 # Times: checked here, named by their option, never PostgreSQL's words.
 run_token 2 audit --since notadate

@@ -184,6 +184,15 @@ Walk walk(const CLI::App& root, int argc, const char* const* argv)
       const auto* opt = find_option(w.chain, name);
       if (opt == nullptr) {
         w.finding = "unknown option " + shown(name) + did_you_mean(name, option_names(w.chain));
+        if (w.chain.size() == 1 && w.finding->find("(did you mean") == std::string::npos) {
+          // `token --owner x list`: a command's option before the command.
+          for (const auto* sub : root.get_subcommands([](const CLI::App*) { return true; })) {
+            if (find_option({sub}, name) != nullptr) {
+              w.finding = shown(name) + " is not a global option: put it after the command's name";
+              break;
+            }
+          }
+        }
         return w;
       }
       if (a.find('=') == std::string::npos && takes_value(opt) && i + 1 < argc
