@@ -40,6 +40,12 @@ run_token 2 show
 exact_err "token: missing ID (see token show --help)"
 run_token 2 show AAAAAAAAAA BBBBBBBBBB
 exact_err "token: unexpected argument 'BBBBBBBBBB' (see token show --help)"
+run_token 2 prune
+exact_err "token: --older-than is required (see token prune --help)"
+run_token 2 import --remove-plaintext
+exact_err "token: --remove-plaintext requires --from-gs (see token import --help)"
+run_token 2 rotate
+exact_err "token: missing ID (see token rotate --help)"
 run_token 2 list --owner
 exact_err "token: --owner needs a value (see token list --help)"
 run_token 2 create --expires-in 1d --no-expiry
