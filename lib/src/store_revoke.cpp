@@ -15,6 +15,9 @@ using namespace detail;
 
 namespace {
 
+// Rows deleted per statement by prune.
+constexpr std::size_t k_prune_batch = 5000;
+
 // statement. $1 is the CTE's parameter, $2 reason, $3 actor, $4 sudo_user,
 // $5 host, $6 the audit rows' details (JSON or null). A req row with a null
 // id comes out as unknown with an empty id.
@@ -183,27 +186,50 @@ std::vector<TokenInfo> tokens_matching(Db& db, const RevokeFilter& filter)
 }
 
 std::vector<TokenInfo> prune_tokens(Db& db, std::int64_t older_than, bool dry_run,
-                                    const Actor& actor)
+                                    const Actor& actor, const Progress& progress)
 {
   const std::string where =
     "(t.revoked_at < now() - make_interval(secs => $1::bigint)"
     " or t.expires_at < now() - make_interval(secs => $1::bigint))";
   return guarded(db, [&] {
-    pqxx::nontransaction tx(db.impl().conn);
     if (dry_run) {
+      pqxx::nontransaction tx(db.impl().conn);
       return query_infos(tx, where, std::to_string(older_than));
     }
+    // One transaction (a failed prune deletes nothing), one scan for the
+    // ids, then deletions by primary key in batches, with progress between
+    // them. Each deletion looks up the rows naming the deleted one in
+    // replaced_by: migration 6 indexes it.
+    pqxx::work tx(db.impl().conn);
+    std::vector<std::string> ids;
+    for (const auto& row : tx.exec_params("select t.id from tokenadm.tokens t where " + where
+                                            + " order by t.created_at, t.id",
+                                          older_than)) {
+      ids.emplace_back(row[0].c_str());
+    }
     const std::string sql =
-      "with del as (delete from tokenadm.tokens t where " + where + " returning t.*),"
-      " aud as (insert into tokenadm.audit " + k_audit_cols +
+      "with del as (delete from tokenadm.tokens t where t.id = any($6::text[]) and " + where
+      + " returning t.*),"
+        " aud as (insert into tokenadm.audit " + k_audit_cols +
       "  select now(), 'prune', del.id, del.owner, $2, nullif($3, ''), $4, 'ok',"
       "  'older than ' || $5 from del)"
       " select " + k_info_cols + " from del t order by t.created_at, t.id";
     std::vector<TokenInfo> out;
-    for (const auto& row : tx.exec_params(sql, older_than, actor.describe(), actor.sudo_user,
-                                          actor.host, format_duration(older_than))) {
-      out.push_back(read_info(row));
+    out.reserve(ids.size());
+    for (std::size_t at = 0; at < ids.size(); at += k_prune_batch) {
+      const auto end = std::min(ids.size(), at + k_prune_batch);
+      const std::vector<std::string> batch(ids.begin() + static_cast<std::ptrdiff_t>(at),
+                                           ids.begin() + static_cast<std::ptrdiff_t>(end));
+      for (const auto& row : tx.exec_params(sql, older_than, actor.describe(), actor.sudo_user,
+                                            actor.host, format_duration(older_than),
+                                            text_array(batch))) {
+        out.push_back(read_info(row));
+      }
+      if (progress) {
+        progress(end, ids.size());
+      }
     }
+    tx.commit();
     return out;
   });
 }

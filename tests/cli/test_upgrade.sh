@@ -55,4 +55,10 @@ expect_out '"uses":0'
 # Version 5's notice claims: notify --at works on the upgraded database.
 [ "$(sql "select to_regclass('tokenadm.notices') is not null")" = t ] || fail "no tokenadm.notices after the upgrade"
 run_token 0 notify --at 30d,1d --dry-run
+# Version 6: replaced_by is indexed (each pruned token looks it up) and the
+# tokens' pages keep room for HOT updates.
+[ "$(sql "select count(*) from pg_indexes where schemaname = 'tokenadm' and indexname = 'tokens_replaced_by_idx'")" = 1 ] \
+  || fail "tokens.replaced_by is not indexed after the upgrade"
+sql "select array_to_string(reloptions, ',') from pg_class where oid = 'tokenadm.tokens'::regclass" \
+  | grep -q 'fillfactor=80' || fail "tokens has no fillfactor after the upgrade"
 pass

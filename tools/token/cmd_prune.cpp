@@ -23,8 +23,12 @@ Command setup_prune(CLI::App& app, Globals& g)
   return {sub, [&g, o] {
             const auto older = tokenadm::parse_duration(o->older_than, "--older-than");
             auto db = connect(g);
-            const auto gone =
-              tokenadm::prune_tokens(*db, older, o->dry_run, tokenadm::current_actor());
+            std::vector<tokenadm::TokenInfo> gone;
+            {
+              ProgressLine progress("pruning");
+              gone = tokenadm::prune_tokens(*db, older, o->dry_run, tokenadm::current_actor(),
+                                            progress.callback());
+            }
             if (o->format == "json") {
               auto ids = nlohmann::json::array();
               for (const auto& t : gone) {

@@ -203,7 +203,7 @@ void release_announcement(Db& db, const std::string& id);
 // Deletes tokens revoked or expired more than `older_than` seconds ago
 // (audit rows stay; each deletion adds one). With `dry_run`, only lists.
 std::vector<TokenInfo> prune_tokens(Db& db, std::int64_t older_than, bool dry_run,
-                                    const Actor& actor);
+                                    const Actor& actor, const Progress& progress = {});
 
 // Legacy plaintext tokens (gs's base62 token, Kallithea's 40-hex keys):
 // 16 to 256 characters of [A-Za-z0-9.~+/=-]. No '_', so a mangled tokenadm
