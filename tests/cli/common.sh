@@ -129,4 +129,15 @@ mails() { ls "$TMP/mail" | grep -c '\.eml$' || true; }
 wait_mails() { for _ in $(seq 50); do [ "$(mails)" -ge "$1" ] && return 0; sleep 0.1; done; fail "expected $1 mails, got $(mails)"; }
 newest() { ls "$TMP/mail"/*.eml | sort | tail -1; }
 
+# expect_peak_rss_below FILE KIB WHAT: FILE holds /usr/bin/time -f '%M'
+# output (peak RSS in KiB); fails when it is KIB or more. Under ASan
+# (TOKENADM_SANITIZED) shadow memory and quarantine add a constant-ish 64 MB.
+expect_peak_rss_below() {
+  local rss limit=$2
+  rss=$(tail -n 1 "$1")
+  [ -z "${TOKENADM_SANITIZED:-}" ] || limit=$((limit + 65536))
+  [ "$rss" -lt "$limit" ] || fail "peak RSS for $3 was ${rss} KiB (over $((limit / 1000)) MB)"
+  echo "info: $3 with a peak RSS of ${rss} KiB"
+}
+
 pass() { echo "ok: $(basename "$0")"; }

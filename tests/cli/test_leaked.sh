@@ -189,9 +189,5 @@ rm -f "$huge"
 check_clean "$TMP/out" "$TMP/err"
 expect_out_exactly "revoked $I_ID ivan"
 [ "$(state "$J_ID")" = active ] || fail "a token split by a line break was revoked"
-rss=$(tail -n 1 "$TMP/rss")
-limit=30000   # ASan's shadow memory and quarantine add a constant-ish amount
-[ -z "${TOKENADM_SANITIZED:-}" ] || limit=$((limit + 65536))
-[ "$rss" -lt "$limit" ] || fail "peak RSS for 1 GiB was ${rss} KiB (over $((limit / 1000)) MB)"
-echo "info: 1 GiB read with a peak RSS of ${rss} KiB"
+expect_peak_rss_below "$TMP/rss" 30000 "revoke --leaked of 1 GiB"
 pass

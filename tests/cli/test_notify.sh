@@ -63,6 +63,13 @@ while read -r line; do
   eval "${line/token /"\$TOKEN" }" 2>"$TMP/err" || fail "crontab line failed: $line"
   [ ! -s "$TMP/err" ] || fail "crontab line printed on stderr: $line"
 done <"$TMP/cron"
+# Also with no smtp_server, where mails go to stderr: --quiet keeps them off.
+: >"$TMP/nosmtp.toml"
+TOKENADM_CONFIG=$TMP/nosmtp.toml create_token --owner quinn --contact quinn@example.org --expires-in 2d
+grep -q '^token: mail (no smtp_server set):' "$TMP/err" || fail "no mail on stderr without --quiet"
+TOKENADM_CONFIG=$TMP/nosmtp.toml run_token 0 --quiet notify --within 7d
+expect_out_exactly "$TOK_ID"
+[ ! -s "$TMP/err" ] || fail "--quiet notify wrote a mail body on stderr"
 
 # Server down: the command still succeeds, with one warning and an audit row.
 kill $SMTP_PID; wait $SMTP_PID 2>/dev/null || true

@@ -165,10 +165,6 @@ rm -f "$huge"
 [ "$rc" = 2 ] || fail "scan of 1 GiB exited $rc, wanted 2"
 check_clean "$TMP/out" "$TMP/err"
 expect_out_exactly "-:3: $(id_of "${T[1]}") (tka)"
-rss=$(tail -n 1 "$TMP/rss")
-limit=20000   # ASan's shadow memory and quarantine add a constant-ish amount
-[ -z "${TOKENADM_SANITIZED:-}" ] || limit=$((limit + 65536))
-[ "$rss" -lt "$limit" ] || fail "peak RSS scanning 1 GiB was ${rss} KiB (over $((limit / 1000)) MB)"
-echo "info: 1 GiB scanned with a peak RSS of ${rss} KiB"
+expect_peak_rss_below "$TMP/rss" 20000 "scan of 1 GiB"
 
 pass

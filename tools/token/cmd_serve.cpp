@@ -122,10 +122,7 @@ Command setup_serve(CLI::App& app, Globals& g)
                   "HOST:PORT, [IPV6]:PORT or unix:/path to listen on; repeatable "
                   "(default serve.listen, 127.0.0.1:8099)")
     ->type_name("ADDR");
-  sub->add_flag("--no-touch", o->no_touch,
-                "Write nothing: no last_used_at (as read_only = true does)");
-  sub->add_flag("--no-audit", o->no_audit,
-                "Do not record failed verifications in the audit trail");
+  add_write_flags(*sub, o->no_touch, o->no_audit);
   return {sub, [&g, o] { return run(g, *o); }};
 }
 

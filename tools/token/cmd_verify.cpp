@@ -358,10 +358,7 @@ Command setup_verify(CLI::App& app, Globals& g)
                   "The client's address (for tokens bound with --allow-from; kept as the "
                   "token's last addresses); --batch lines may also be 'TOKEN ADDR'")
     ->type_name("ADDR");
-  sub->add_flag("--no-touch", o->no_touch,
-                "Write nothing: no last_used_at (as read_only = true does)");
-  sub->add_flag("--no-audit", o->no_audit,
-                "Do not record a failed verification in the audit trail");
+  add_write_flags(*sub, o->no_touch, o->no_audit);
   add_format(*sub, g, o->format, {"text", "json"});
 
   return {sub, [&g, o] {

@@ -154,6 +154,10 @@ struct TokenOptions {
 void add_token_options(CLI::App& app, TokenOptions& o, bool with_details = true);
 tokenadm::NewToken to_spec(const TokenOptions& o, const tokenadm::Config& cfg);
 
+// --no-touch and --no-audit, the writes a verification may skip (verify,
+// serve).
+void add_write_flags(CLI::App& app, bool& no_touch, bool& no_audit);
+
 // A whole pasted token where an ID is expected: replaced by its ID, with a
 // note that it has leaked into the shell history.
 void take_id(std::string& id, bool revoking = false);

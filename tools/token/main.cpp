@@ -198,6 +198,7 @@ int main(int argc, char** argv)
   tokencli::set_quiet(quiet);
   try {
     g.cfg = tokenadm::load_config(g.config_path);
+    g.cfg.email.log_unsent = !quiet; // --quiet: no mail bodies on stderr either
     // flag > environment > file > default
     if (timeout->count() == 0) {
       g.timeout = g.cfg.timeout;

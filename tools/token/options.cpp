@@ -97,6 +97,13 @@ tokenadm::NewToken to_spec(const TokenOptions& o, const tokenadm::Config& cfg)
   return spec;
 }
 
+void add_write_flags(CLI::App& app, bool& no_touch, bool& no_audit)
+{
+  app.add_flag("--no-touch", no_touch, "Write nothing: no last_used_at (as read_only = true does)");
+  app.add_flag("--no-audit", no_audit,
+               "Do not record failed verifications in the audit trail");
+}
+
 void take_id(std::string& id, bool revoking)
 {
   if (!tokenadm::looks_like_token(id)) {

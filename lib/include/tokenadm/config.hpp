@@ -28,6 +28,9 @@ struct EmailConfig {
   std::string app_email_from = "tokenadm <tokenadm@localhost>";
   std::string email_prefix = "[tokenadm]";
   std::string email_to;
+  // With no smtp_server, each mail is written to stderr instead, unless
+  // this is false (token --quiet); either way it counts as sent.
+  bool log_unsent = true;
 };
 
 // [serve]: token serve, the forward-auth HTTP endpoint.
