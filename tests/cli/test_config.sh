@@ -59,6 +59,14 @@ run_token 0 config show --config "$CFG/flag.toml"
 expect_out '^token.prefix += flagcfg'
 run_token 2 --config "$CFG/missing.toml" config show
 expect_one_line_err; expect_err 'missing.toml: No such file'
+# A character from U+00A1..U+0499 where whitespace may stand (bare value,
+# quoted key, after an escape): a parse error, not toml++'s unreachable
+# switch default (UB; UBSan reports it in scripts/sanitize).
+for body in 'prefix = \xc7\x9fx' '"\xc3\xa9" = 1' 'email_prefix = """a\\\xc3\xa9"""' 'read_only = tr\xc3\xa9'; do
+  printf "$body\n" >"$CFG/nonascii.toml"
+  run_token 2 --config "$CFG/nonascii.toml" config show
+  expect_one_line_err; expect_err 'nonascii.toml'
+done
 
 # Bad files: unknown keys and wrong types name the key and the line.
 bad() { printf "$1" >"$CFG/bad.toml"; run_token 2 --config "$CFG/bad.toml" "${@:2}"; expect_one_line_err; }
