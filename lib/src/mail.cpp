@@ -1,6 +1,7 @@
 #include "tokenadm/mail.hpp"
 
-#include "crypto_init.hpp"
+#include "dynlib.hpp"
+#include "random_bytes.hpp"
 #include "tokenadm/errors.hpp"
 #include "tokenadm/text.hpp"
 
@@ -8,7 +9,6 @@
 // macros.
 #define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -233,9 +233,8 @@ std::string crlf_body(std::string_view body)
 
 // --- libcurl ---------------------------------------------------------------
 
-// libcurl is loaded with dlopen the first time a mail is sent: linked
-// normally, it and its ~15 dependencies would be loaded and relocated by
-// every one-shot command, most of which never send mail.
+// libcurl (and its ~15 dependencies) is loaded the first time a mail is
+// sent; see dynlib.hpp.
 struct CurlApi {
   CURLcode (*global_init)(long);
   CURL* (*easy_init)();
@@ -252,24 +251,15 @@ const CurlApi& curl_api()
   static CurlApi api{};
   static std::once_flag once;
   std::call_once(once, [] {
-    void* lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-    if (lib == nullptr) {
-      throw Error("mail", "cannot load libcurl.so.4 to send mail (install libcurl4)");
-    }
-    auto load = [lib](auto& fn, const char* name) {
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
-      if (fn == nullptr) {
-        throw Error("mail", std::string("libcurl.so.4 has no ") + name);
-      }
-    };
-    load(api.global_init, "curl_global_init");
-    load(api.easy_init, "curl_easy_init");
-    load(api.easy_setopt, "curl_easy_setopt");
-    load(api.easy_perform, "curl_easy_perform");
-    load(api.easy_cleanup, "curl_easy_cleanup");
-    load(api.easy_strerror, "curl_easy_strerror");
-    load(api.slist_append, "curl_slist_append");
-    load(api.slist_free_all, "curl_slist_free_all");
+    const DynLib lib("libcurl.so.4", "mail", "to send mail", "libcurl4");
+    lib.load(api.global_init, "curl_global_init");
+    lib.load(api.easy_init, "curl_easy_init");
+    lib.load(api.easy_setopt, "curl_easy_setopt");
+    lib.load(api.easy_perform, "curl_easy_perform");
+    lib.load(api.easy_cleanup, "curl_easy_cleanup");
+    lib.load(api.easy_strerror, "curl_easy_strerror");
+    lib.load(api.slist_append, "curl_slist_append");
+    lib.load(api.slist_free_all, "curl_slist_free_all");
     if (api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
       throw Error("mail", "libcurl could not be initialised");
     }

@@ -1,8 +1,9 @@
 #include "tokenadm/token.hpp"
 
-#include "crypto_init.hpp"
+#include "random_bytes.hpp"
 #include "tokenadm/errors.hpp"
 
+#include <openssl/crypto.h>
 
 #include <array>
 

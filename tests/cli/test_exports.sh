@@ -21,4 +21,18 @@ grep -q '^guard variable for tokenadm::k_roles' "$TMP/exports" || fail "k_roles'
 run_token 0 --version
 readelf -d "$lib" >"$TMP/dynamic"
 ! grep -q 'libtomlplusplus' "$TMP/dynamic" || fail "libtokenadm needs libtomlplusplus at run time"
+# libmicrohttpd (serve) and libcurl (mail) are loaded by the command that
+# needs them, not by every command; every MHD_ function server.cpp calls has
+# its forwarder in mhd_shim.cpp.
+! grep -qE 'libmicrohttpd|libcurl' "$TMP/dynamic" || fail "libtokenadm links libmicrohttpd or libcurl: $(grep -E 'micro|curl' "$TMP/dynamic")"
+! ldd "$TOKEN" | grep -qE 'libmicrohttpd|libcurl' || fail "token loads libmicrohttpd or libcurl at start"
+nm -D --undefined-only "$lib" | awk '{print $2}' >"$TMP/undefined"
+! grep -E '^(MHD_|curl_)' "$TMP/undefined" || fail "libtokenadm leaves MHD_/curl_ functions undefined (add them to lib/src/mhd_shim.cpp)"
+# When the library cannot be loaded, the command that needs it says which
+# package to install (a bogus libmicrohttpd.so.12 first on the search path).
+mkdir "$TMP/badlib"
+echo 'not ELF' >"$TMP/badlib/libmicrohttpd.so.12"
+LD_LIBRARY_PATH=$TMP/badlib:${LD_LIBRARY_PATH:-} run_token 2 serve --listen 127.0.0.1:0 --dsn 'host=/nonexistent'
+expect_one_line_err
+expect_err '^token: cannot load libmicrohttpd\.so\.12 to serve HTTP \(install libmicrohttpd12\)$'
 pass

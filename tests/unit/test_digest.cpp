@@ -4,6 +4,9 @@
 #include "tokenadm/digest.hpp"
 #include "tokenadm/token.hpp"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include <string>
 
 using namespace tokenadm;
@@ -55,4 +58,52 @@ TEST_CASE("digest_equal")
   std::string f = a;
   f.front() = (f.front() == '0') ? '1' : '0';
   CHECK_FALSE(digest_equal(a, f));
+}
+
+// RFC 4231's test cases for HMAC-SHA-256 (4.2-4.4, 4.6-4.8): short and
+// block-sized keys, a key longer than the block (hashed first), data longer
+// than the block.
+TEST_CASE("hmac_sha256_hex known answers (RFC 4231)")
+{
+  CHECK(hmac_sha256_hex(std::string(20, '\x0b'), "Hi There")
+        == "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  CHECK(hmac_sha256_hex("Jefe", "what do ya want for nothing?")
+        == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  CHECK(hmac_sha256_hex(std::string(20, '\xaa'), std::string(50, '\xdd'))
+        == "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe");
+  CHECK(hmac_sha256_hex(std::string(131, '\xaa'),
+                        "Test Using Larger Than Block-Size Key - Hash Key First")
+        == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  CHECK(hmac_sha256_hex(std::string(131, '\xaa'),
+                        "This is a test using a larger than block-size key and a larger than "
+                        "block-size data. The key needs to be hashed before being used by the "
+                        "HMAC algorithm.")
+        == "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+}
+
+// Every key length around the block size (64) and the hashed-key boundary,
+// against OpenSSL's own HMAC.
+TEST_CASE("hmac_sha256_hex agrees with OpenSSL's HMAC")
+{
+  for (std::size_t klen : {0, 1, 16, 31, 32, 33, 63, 64, 65, 127, 128, 129, 200}) {
+    std::string key(klen, '\0');
+    for (std::size_t i = 0; i < klen; ++i) {
+      key[i] = static_cast<char>(i * 7 + 1);
+    }
+    for (std::size_t dlen : {0, 1, 55, 56, 64, 119, 120, 1000}) {
+      const std::string data(dlen, 'd');
+      unsigned char md[EVP_MAX_MD_SIZE];
+      unsigned int len = 0;
+      REQUIRE(HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+                   reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len)
+              != nullptr);
+      std::string hex;
+      for (unsigned int i = 0; i < len; ++i) {
+        static constexpr char k_hex[] = "0123456789abcdef";
+        hex += k_hex[md[i] >> 4];
+        hex += k_hex[md[i] & 0xF];
+      }
+      CHECK_MESSAGE(hmac_sha256_hex(key, data) == hex, "key " << klen << ", data " << dlen);
+    }
+  }
 }
