@@ -103,6 +103,46 @@ void check_use_limit(const pqxx::row& row, const std::string& found_id, const Ve
                                    + " time(s)");
 }
 
+// Whether the token's address ranges admit the request's address ($3).
+const std::string k_address_ok = "(t.allow_from is null or $3::inet <<= any(t.allow_from))";
+
+// The write of a verify that passed its checks and whose row said a write
+// was due: a use-limited token's use is counted (atomically: `uses <
+// max_uses` is checked on the row as locked), and last_used_at and the
+// address list are recorded at most once a minute otherwise. The row is
+// checked again as it is now (revoked, expired or suspended since the
+// lookup: nothing is written). Returns whether a use was counted. On a hot
+// standby the write is refused: effective.touch is cleared, and a
+// use-limited token is then refused by check_use_limit.
+bool touch_verified(Db& db, const std::string& id, const std::vector<StoredDigest>& candidates,
+                    const std::optional<std::string>& address, VerifyRequest& effective)
+{
+  return guarded(db, [&] {
+    pqxx::nontransaction tx(db.impl().conn);
+    try {
+      const auto r = tx.exec_params(
+        "update tokenadm.tokens t set uses = t.uses + (t.max_uses is not null)::int,"
+        " last_used_at = now(), used_from = " + used_from_sql("t", "$3::inet") +
+        " where t.id = $1 and t.digest = any($2::text[])"
+        " and (t.revoked_at is null or t.revoked_at > now())"
+        " and (t.expires_at is null or t.expires_at > now())"
+        " and t.suspended_at is null and " + k_address_ok +
+        " and case when t.max_uses is not null then t.uses < t.max_uses"
+        " else t.last_used_at is null or t.last_used_at < now() - interval '1 minute' end"
+        " returning t.max_uses is not null",
+        id, hex_array(candidates), nullable(address));
+      return !r.empty() && r[0][0].as<bool>();
+    } catch (const pqxx::sql_error& e) {
+      if (!is_read_only_error(e)) {
+        throw;
+      }
+      db.impl().saw_read_only();
+      effective.touch = false;
+      return false;
+    }
+  });
+}
+
 } // namespace
 
 void precheck_token(const std::string& token)
@@ -134,56 +174,22 @@ Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req
   const auto candidates = hasher.candidates(token);
   // Legacy tokens have no id in their text: found by digest instead. (The
   // unnamed statement is planned with the values, so each branch gets its
-  // index.)
-  // $3 the client address, $4 role, $5 scope (each may be null).
-  const std::string addr_ok = "(t.allow_from is null or $3::inet <<= any(t.allow_from))";
-  const auto sql_for = [&](bool touch) {
-    std::string sql = "with t as (select * from tokenadm.tokens t where ($1 <> '' and t.id = $1)"
-                      " or ($1 = '' and t.digest = any($2::text[])) limit 1)";
-    if (touch) {
-      // One write, and only for a good token: the use of a use-limited one
-      // is counted (atomically: `uses < max_uses` is re-checked on the row
-      // as locked), and last_used_at and the address list are recorded at
-      // most once a minute otherwise; no write at all in between.
-      sql += ", upd as (update tokenadm.tokens u set uses = u.uses + (u.max_uses is not null)::int,"
-             " last_used_at = now(), used_from = " + used_from_sql("u", "$3::inet") +
-             " from t where u.id = t.id and t.digest = any($2::text[])"
-             " and (t.revoked_at is null or t.revoked_at > now())"
-             " and (t.expires_at is null or t.expires_at > now())"
-             " and t.suspended_at is null and " + addr_ok +
-             " and ($4::text is null or $4 = any(t.roles) or 'all' = any(t.roles))"
-             " and ($5::text is null or cardinality(t.scopes) = 0 or $5 = any(t.scopes))"
-             " and case when u.max_uses is not null then u.uses < u.max_uses"
-             " else t.last_used_at is null or t.last_used_at < now() - interval '1 minute' end"
-             " returning u.id, u.max_uses is not null as counted)";
-    }
-    return sql + " select v.ver, " + k_verify_cols + ", coalesce(" + addr_ok + ", false), "
-           + (touch ? "coalesce(upd.counted, false)" : "false")
-           // Without upd, $4 and $5 are still bound: name them.
-           + (touch ? "" : ", $4::text, $5::text")
-           + " from (select " + k_version_sql + " as ver) v left join t on true"
-           + (touch ? " left join upd on true" : "");
-  };
-  // On a hot standby (or a read-only database) the write is refused and the
-  // check made again without it: the primary's path stays one round trip.
-  // Without the write, a use-limited token is refused (its use cannot be
-  // counted).
-  auto effective = req;
-  effective.touch = req.touch && !db.impl().read_only_now();
+  // index.) A read-only lookup; the row says whether a write is due (a
+  // use-limited token's every use, otherwise last_used_at at most once a
+  // minute), and only then does touch_verified() write, after the checks:
+  // on a fresh connection, a statement that may update the table costs the
+  // server the set-up of every index of it, even when nothing is written.
+  // $3 the client address (may be null); role and scope are checked here.
   const auto row = guarded(db, [&] {
     pqxx::nontransaction tx(db.impl().conn);
-    try {
-      return tx.exec_params1(sql_for(effective.touch), id, hex_array(candidates),
-                             nullable(req.address), nullable(req.role), nullable(req.scope));
-    } catch (const pqxx::sql_error& e) {
-      if (!effective.touch || !is_read_only_error(e)) {
-        throw;
-      }
-      db.impl().saw_read_only();
-      effective.touch = false;
-    }
-    return tx.exec_params1(sql_for(false), id, hex_array(candidates), nullable(req.address),
-                           nullable(req.role), nullable(req.scope));
+    return tx.exec_params1(
+      "select v.ver, " + k_verify_cols + ", coalesce(" + k_address_ok
+        + ", false), t.max_uses is not null or t.last_used_at is null"
+          " or t.last_used_at < now() - interval '1 minute'"
+          " from (select " + k_version_sql + " as ver) v left join (select * from tokenadm.tokens t"
+          " where ($1 <> '' and t.id = $1) or ($1 = '' and t.digest = any($2::text[])) limit 1) t"
+          " on true",
+      id, hex_array(candidates), nullable(req.address));
   });
   require_schema_version(version_of(row[0]));
   // An unknown id and a wrong secret for a known id get the same answer, so
@@ -197,9 +203,13 @@ Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req
     }
   }
   const std::string found_id = match ? row[11].c_str() : id;
+  auto effective = req;
+  effective.touch = req.touch && !db.impl().read_only_now();
   try {
     check_verified(row, match, found_id, req, row[17].as<bool>(false));
-    check_use_limit(row, found_id, effective, row[18].as<bool>(false));
+    const bool counted = effective.touch && row[18].as<bool>(false)
+                         && touch_verified(db, found_id, candidates, req.address, effective);
+    check_use_limit(row, found_id, effective, counted);
   } catch (const TokenRejected& e) {
     if (req.audit) {
       record_verify_failure(db, e.reason(),
