@@ -30,6 +30,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t k_max_batch = 1000;
+constexpr auto k_max_wait = std::chrono::milliseconds(20);
 
 // What reload() may change, swapped whole.
 struct Settings {
@@ -64,6 +65,7 @@ struct Request {
   MHD_Connection* conn = nullptr;
   Kind kind = Kind::verify;
   bool queued = false;
+  Clock::time_point queued_at;
   bool answered = false; // set by a dispatcher before it resumes conn
   std::string token;
   std::optional<std::string> role;
@@ -297,12 +299,18 @@ struct Server::Impl {
 
   MHD_Result enqueue(Request& req)
   {
+    bool wake = false;
     {
       const std::lock_guard lock(queue_mutex);
       if (!dispatch_stop) {
         req.queued = true;
+        req.queued_at = Clock::now();
         // Suspended first: a dispatcher may resume it once it is queued.
         MHD_suspend_connection(req.conn);
+        // A dispatcher is woken for the first request queued (to make the
+        // lookup, or to time its wait if one is in flight); the ones after
+        // it go in the same lookup, and wake nobody.
+        wake = queue.empty() || queue.size() + 1 == k_max_batch;
         queue.push_back(&req);
       }
     }
@@ -310,7 +318,9 @@ struct Server::Impl {
       return respond(req, 503, {{"error", "unavailable"}, {"reason", "stopping"}},
                      {{"Connection", "close"}});
     }
-    queue_cv.notify_one();
+    if (wake) {
+      queue_cv.notify_one();
+    }
     return MHD_YES;
   }
 
@@ -465,27 +475,47 @@ struct Server::Impl {
   // --- Dispatchers: take everything queued, answer it in as few queries
   // as possible, resume the connections.
 
+  // One lookup at a time, normally: what arrives meanwhile waits for it and
+  // goes in the next one, so a busy server makes few, large lookups (each
+  // costs the database a parse and a plan, whatever its size). Another
+  // dispatcher starts a lookup beside it only when more than a batch is
+  // waiting, when draining, or when the oldest waiting request has waited
+  // k_max_wait (a lookup that hangs does not hold up everything behind it).
+  bool may_dispatch(Clock::time_point now) const
+  {
+    return !queue.empty()
+           && (in_flight == 0 || dispatch_stop || queue.size() >= k_max_batch
+               || now - queue.front()->queued_at >= k_max_wait);
+  }
+
   void dispatcher()
   {
+    std::unique_lock lock(queue_mutex);
     for (;;) {
-      std::vector<Request*> batch;
-      bool more = false;
-      {
-        std::unique_lock lock(queue_mutex);
-        queue_cv.wait(lock, [&] { return dispatch_stop || !queue.empty(); });
-        if (queue.empty()) {
+      while (!may_dispatch(Clock::now())) {
+        if (dispatch_stop && queue.empty()) {
           return;
         }
-        while (!queue.empty() && batch.size() < k_max_batch) {
-          batch.push_back(queue.front());
-          queue.pop_front();
+        if (queue.empty() || in_flight == 0) {
+          queue_cv.wait(lock);
+        } else {
+          queue_cv.wait_until(lock, queue.front()->queued_at + k_max_wait);
         }
-        more = !queue.empty();
       }
+      std::vector<Request*> batch;
+      while (!queue.empty() && batch.size() < k_max_batch) {
+        batch.push_back(queue.front());
+        queue.pop_front();
+      }
+      const bool more = !queue.empty();
+      ++in_flight;
+      lock.unlock();
       if (more) {
         queue_cv.notify_one(); // more than one batch's worth: wake another
       }
       run_batch(batch);
+      lock.lock();
+      --in_flight;
     }
   }
 
@@ -558,6 +588,7 @@ struct Server::Impl {
   std::condition_variable queue_cv;
   std::deque<Request*> queue;
   bool dispatch_stop = false;
+  std::size_t in_flight = 0; // lookups being made
   std::vector<std::thread> dispatchers;
 
   std::mutex watch_mutex;
