@@ -4,6 +4,7 @@
 #include "tokenadm/db.hpp"
 #include "tokenadm/errors.hpp"
 
+#include <libpq-fe.h>
 #include <pqxx/pqxx>
 
 #include <chrono>
@@ -11,9 +12,51 @@
 
 namespace tokenadm {
 
+// pqxx::connection (libpqxx 6.4's basic_connection_base<connect_direct>)
+// that also hands out its PGconn: libpqxx 6.4 has no streamed COPY TO
+// STDOUT nor single-row mode, so the paths that need them (list) use libpq
+// directly on this same connection, between libpqxx's statements. The
+// policy sees every handle the connection gets or drops.
+class Connection : public pqxx::connection_base {
+public:
+  explicit Connection(const std::string& options)
+    : connection_base(m_policy), m_options(options), m_policy(m_options)
+  {
+    init();
+  }
+  ~Connection() noexcept { close(); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Null while the connection is closed.
+  PGconn* raw() const noexcept { return m_policy.m_handle; }
+
+private:
+  struct Policy : pqxx::connect_direct {
+    using connect_direct::connect_direct;
+    handle do_startconnect(handle h) override { return keep(connect_direct::do_startconnect(h)); }
+    handle do_completeconnect(handle h) override
+    {
+      return keep(connect_direct::do_completeconnect(h));
+    }
+    handle do_dropconnect(handle h) noexcept override
+    {
+      return keep(connect_direct::do_dropconnect(h));
+    }
+    handle do_disconnect(handle h) noexcept override
+    {
+      return keep(connect_direct::do_disconnect(h));
+    }
+    handle keep(handle h) noexcept { return m_handle = h; }
+    PGconn* m_handle = nullptr;
+  };
+  std::string m_options; // must be initialised before m_policy
+  Policy m_policy;
+};
+
 struct Db::Impl {
   explicit Impl(const std::string& conninfo) : conn(conninfo), dsn(conninfo) {}
-  pqxx::connection conn;
+  Connection conn;
   std::string dsn; // for scrubbing messages
 
   // The server refused a write (a hot standby, or default_transaction_read_only):

@@ -52,6 +52,194 @@ std::string ttl(const tokenadm::TokenInfo& t)
   return std::to_string(s) + "s";
 }
 
+// stdout for a listing: rows gather in one buffer written 64 KB at a time,
+// not a field at a time.
+class ListOut {
+public:
+  std::string& buf() { return m_buf; }
+  void row_done()
+  {
+    if (m_buf.size() >= 1 << 16) {
+      flush();
+    }
+  }
+  void flush()
+  {
+    std::cout.write(m_buf.data(), static_cast<std::streamsize>(m_buf.size()));
+    m_buf.clear();
+    check_stdout();
+  }
+  // On the way out after a failure: what was listed so far, as unbuffered
+  // output would have shown it, with no error of its own.
+  void flush_quietly() noexcept
+  {
+    try {
+      std::cout.write(m_buf.data(), static_cast<std::streamsize>(m_buf.size()));
+    } catch (...) {
+    }
+    m_buf.clear();
+  }
+
+private:
+  std::string m_buf;
+};
+
+// Runs list_tokens with `format_row` appending each row to one buffer.
+template<typename F>
+void list_buffered(tokenadm::Db& db, const tokenadm::ListFilter& filter, ListOut& out,
+                   F&& format_row)
+{
+  try {
+    tokenadm::list_tokens(db, filter, [&](const tokenadm::TokenInfo& t) {
+      format_row(out.buf(), t);
+      out.row_done();
+    });
+  } catch (...) {
+    out.flush_quietly();
+    throw;
+  }
+  out.flush();
+}
+
+// tsv's cell() appended to `out`.
+void append_cell(std::string& out, const std::string& s)
+{
+  const auto from = out.size();
+  out += s;
+  for (auto i = from; i < out.size(); ++i) {
+    if (out[i] == '\t' || out[i] == '\n' || out[i] == '\r') {
+      out[i] = ' ';
+    }
+  }
+}
+
+void append_joined(std::string& out, const std::vector<std::string>& items, char sep)
+{
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) {
+      out += sep;
+    }
+    out += items[i];
+  }
+}
+
+void tsv_row(std::string& out, const tokenadm::TokenInfo& t)
+{
+  out += t.id;
+  out += '\t';
+  append_cell(out, t.owner);
+  out += '\t';
+  append_cell(out, t.label);
+  out += '\t';
+  append_joined(out, t.roles, ',');
+  out += '\t';
+  out += t.state;
+  out += '\t';
+  out += t.created_at;
+  out += '\t';
+  out += t.expires_at.value_or("");
+  out += '\t';
+  out += t.last_used_at.value_or("");
+  out += '\n';
+}
+
+// A JSON string as nlohmann's dump (-1, ' ', false, replace) writes it:
+// plain ASCII as it is, anything else through nlohmann itself.
+void json_string(std::string& out, const std::string& s)
+{
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x80 || c == '"' || c == '\\') {
+      out += nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      return;
+    }
+  }
+  out += '"';
+  out += s;
+  out += '"';
+}
+
+void json_opt(std::string& out, const std::optional<std::string>& s)
+{
+  if (s) {
+    json_string(out, *s);
+  } else {
+    out += "null";
+  }
+}
+
+void json_strings(std::string& out, const std::vector<std::string>& items)
+{
+  out += '[';
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) {
+      out += ',';
+    }
+    json_string(out, items[i]);
+  }
+  out += ']';
+}
+
+// token_json(t) dumped as list prints it, byte for byte, without building
+// the document: its keys in nlohmann's (sorted) order. Rows with metadata
+// or client addresses take nlohmann's own path.
+void json_row(std::string& out, const tokenadm::TokenInfo& t)
+{
+  if (!t.meta.empty() || !t.used_from.empty()) {
+    out += token_json(t).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return;
+  }
+  out += "{\"allow_from\":";
+  if (t.allow_from.empty()) {
+    out += "null";
+  } else {
+    json_strings(out, t.allow_from);
+  }
+  out += ",\"contact\":";
+  json_opt(out, t.contact);
+  out += ",\"created_at\":";
+  json_string(out, t.created_at);
+  out += ",\"created_by\":";
+  json_string(out, t.created_by);
+  out += ",\"expires_at\":";
+  json_opt(out, t.expires_at);
+  out += ",\"id\":";
+  json_string(out, t.id);
+  out += ",\"label\":";
+  json_string(out, t.label);
+  out += ",\"last_used_at\":";
+  json_opt(out, t.last_used_at);
+  out += ",\"max_uses\":";
+  out += t.max_uses ? std::to_string(*t.max_uses) : "null";
+  out += ",\"meta\":{},\"owner\":";
+  json_string(out, t.owner);
+  out += ",\"remaining_uses\":";
+  out += t.max_uses ? std::to_string(std::max<std::int64_t>(0, *t.max_uses - t.uses)) : "null";
+  out += ",\"replaced_by\":";
+  json_opt(out, t.replaced_by);
+  out += ",\"revoke_reason\":";
+  json_opt(out, t.revoke_reason);
+  out += ",\"revoked_at\":";
+  json_opt(out, t.revoked_at);
+  out += ",\"revoked_by\":";
+  json_opt(out, t.revoked_by);
+  out += ",\"roles\":";
+  json_strings(out, t.roles);
+  out += ",\"scopes\":";
+  json_strings(out, t.scopes);
+  out += ",\"state\":";
+  json_string(out, t.state);
+  out += ",\"suspend_reason\":";
+  json_opt(out, t.suspend_reason);
+  out += ",\"suspended_at\":";
+  json_opt(out, t.suspended_at);
+  out += ",\"suspended_by\":";
+  json_opt(out, t.suspended_by);
+  out += ",\"used_from\":[],\"uses\":";
+  out += std::to_string(t.uses);
+  out += '}';
+}
+
 std::vector<std::string> table_row(const tokenadm::TokenInfo& t)
 {
   return {t.id,
@@ -137,21 +325,17 @@ Command setup_list(CLI::App& app, Globals& g)
             }
             auto db = connect(g);
             if (o->format == "tsv") {
-              tokenadm::list_tokens(*db, filter, [](const tokenadm::TokenInfo& t) {
-                std::cout << t.id << '\t' << cell(t.owner) << '\t' << cell(t.label) << '\t'
-                          << tokenadm::join(t.roles, ",") << '\t' << t.state << '\t' << t.created_at << '\t'
-                          << t.expires_at.value_or("") << '\t' << t.last_used_at.value_or("")
-                          << '\n';
-                check_stdout();
-              });
+              ListOut out;
+              list_buffered(*db, filter, out, tsv_row);
             } else if (o->format == "json") {
               // "[" only once a row (or the end) shows the query worked, so
               // a failure prints one {"error": ...} document and nothing else.
+              ListOut out;
               bool first = true;
-              tokenadm::list_tokens(*db, filter, [&first](const tokenadm::TokenInfo& t) {
-                std::cout << (first ? "[" : ",") << token_json(t).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-                check_stdout();
+              list_buffered(*db, filter, out, [&first](std::string& buf, const tokenadm::TokenInfo& t) {
+                buf += first ? '[' : ',';
                 first = false;
+                json_row(buf, t);
               });
               std::cout << (first ? "[]\n" : "]\n");
             } else {
