@@ -161,8 +161,9 @@ inline const std::vector<std::string> k_list_sorts{"created", "expires", "owner"
                                                    "last-used"};
 
 // Calls `sink` for each matching token, oldest first (with unused_for, least
-// recently used first; or in filter.sort's order), streaming through a
-// cursor so memory stays flat however many rows match.
+// recently used first; or in filter.sort's order), streaming (one COPY TO
+// STDOUT) so memory stays flat however many rows match. The TokenInfo
+// passed is reused from row to row: copy it to keep it.
 void list_tokens(Db& db, const ListFilter& filter,
                  const std::function<void(const TokenInfo&)>& sink);
 
