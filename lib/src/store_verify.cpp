@@ -177,8 +177,8 @@ Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req
   // index.) A read-only lookup; the row says whether a write is due (a
   // use-limited token's every use, otherwise last_used_at at most once a
   // minute), and only then does touch_verified() write, after the checks:
-  // on a fresh connection, a statement that may update the table costs the
-  // server the set-up of every index of it, even when nothing is written.
+  // a statement that may update the table costs a fresh connection more
+  // than a read even when it writes nothing (see README, round trips).
   // $3 the client address (may be null); role and scope are checked here.
   const auto row = guarded(db, [&] {
     pqxx::nontransaction tx(db.impl().conn);
