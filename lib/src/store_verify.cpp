@@ -303,9 +303,9 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
     }
     return cols;
   }();
-  const std::string sql =
-    "select " + k_version_sql + ", " + batch_cols + " from tokenadm.tokens t where t.id = any($1::text[])"
-    + (legacy_digests.empty() ? "" : " or t.digest = any($2::text[])");
+  const std::string sql = "select " + k_version_sql + ", " + batch_cols
+                          + " from tokenadm.tokens t where t.id = any($1::text[])"
+                          + (legacy_digests.empty() ? "" : " or t.digest = any($2::text[])");
   // The one write of a batch: the uses of use-limited tokens counted (under
   // a row lock, so concurrent batches and verifies never exceed a limit),
   // and last_used_at and the last address recorded, at most once a minute
