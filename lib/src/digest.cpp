@@ -1,66 +1,34 @@
 #include "tokenadm/digest.hpp"
 
+#include "crypto_init.hpp"
 #include "tokenadm/config.hpp"
 #include "tokenadm/errors.hpp"
 
-// SHA-256 through OpenSSL's low-level functions, deprecated in OpenSSL 3
-// but kept and built on the same assembly as EVP's: EVP_Digest would first
-// set up OpenSSL's provider machinery, which costs a one-shot verify or
-// create 1.3 MB of its peak memory and a million instructions, for one
-// 32-byte hash. (They bypass providers, so a FIPS provider's policy does not
-// apply to them; tokenadm hashes with SHA-256 and HMAC-SHA-256 only.)
-#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
-
-#include <algorithm>
-#include <array>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 namespace tokenadm {
 
 namespace {
 
-using Sha256 = std::array<unsigned char, SHA256_DIGEST_LENGTH>;
-
-class Sha256Ctx {
-public:
-  Sha256Ctx()
-  {
-    if (SHA256_Init(&m_ctx) != 1) {
-      throw Error("digest", "SHA-256 failed");
-    }
+// Fetched once; EVP_sha256() would go through the legacy ENGINE lookup on
+// every call.
+const EVP_MD* sha256_md()
+{
+  crypto_init();
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (md == nullptr) {
+    throw Error("digest", "SHA-256 is not available from OpenSSL");
   }
-  ~Sha256Ctx() { OPENSSL_cleanse(&m_ctx, sizeof m_ctx); }
-  Sha256Ctx(const Sha256Ctx&) = delete;
-  Sha256Ctx& operator=(const Sha256Ctx&) = delete;
+  return md;
+}
 
-  Sha256Ctx& add(const void* data, std::size_t size)
-  {
-    if (SHA256_Update(&m_ctx, data, size) != 1) {
-      throw Error("digest", "SHA-256 failed");
-    }
-    return *this;
-  }
-  Sha256Ctx& add(std::string_view data) { return add(data.data(), data.size()); }
-
-  Sha256 finish()
-  {
-    Sha256 md{};
-    if (SHA256_Final(md.data(), &m_ctx) != 1) {
-      throw Error("digest", "SHA-256 failed");
-    }
-    return md;
-  }
-
-private:
-  SHA256_CTX m_ctx{};
-};
-
-std::string to_hex(const Sha256& md)
+std::string to_hex(const unsigned char* md, unsigned int len)
 {
   static constexpr char k_hex[] = "0123456789abcdef";
-  std::string out(md.size() * 2, '0');
-  for (std::size_t i = 0; i < md.size(); ++i) {
+  std::string out(std::size_t{len} * 2, '0');
+  for (unsigned int i = 0; i < len; ++i) {
     out[2 * i] = k_hex[md[i] >> 4];
     out[2 * i + 1] = k_hex[md[i] & 0xF];
   }
@@ -71,35 +39,24 @@ std::string to_hex(const Sha256& md)
 
 std::string sha256_hex(std::string_view data)
 {
-  return to_hex(Sha256Ctx().add(data).finish());
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, sha256_md(), nullptr) != 1) {
+    throw Error("digest", "SHA-256 failed");
+  }
+  return to_hex(md, len);
 }
 
-// HMAC as RFC 2104 defines it, over the SHA-256 above (OpenSSL's own HMAC()
-// goes through the provider set-up too): H((K ^ opad) || H((K ^ ipad) || m)),
-// K the key padded with zeros to the 64-byte block, or hashed first if
-// longer. Checked against RFC 4231's test vectors and OpenSSL's HMAC in
-// tests/unit/test_digest.cpp.
 std::string hmac_sha256_hex(std::string_view key, std::string_view data)
 {
-  constexpr std::size_t k_block = SHA256_CBLOCK;
-  std::array<unsigned char, k_block> pad{};
-  if (key.size() > k_block) {
-    const auto hashed = Sha256Ctx().add(key).finish();
-    std::copy(hashed.begin(), hashed.end(), pad.begin());
-  } else {
-    std::copy(key.begin(), key.end(), pad.begin());
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (HMAC(sha256_md(), key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len)
+      == nullptr) {
+    throw Error("digest", "HMAC-SHA-256 failed");
   }
-  for (auto& b : pad) {
-    b ^= 0x36;
-  }
-  auto inner = Sha256Ctx().add(pad.data(), pad.size()).add(data).finish();
-  for (auto& b : pad) {
-    b ^= 0x36 ^ 0x5c;
-  }
-  const auto outer = Sha256Ctx().add(pad.data(), pad.size()).add(inner.data(), inner.size()).finish();
-  OPENSSL_cleanse(pad.data(), pad.size());
-  OPENSSL_cleanse(inner.data(), inner.size());
-  return to_hex(outer);
+  return to_hex(md, len);
 }
 
 Hasher::Hasher(const Config& config) : m_hmac(config.digest == k_hash_hmac)

@@ -1,7 +1,7 @@
 #include "tokenadm/mail.hpp"
 
+#include "crypto_init.hpp"
 #include "dynlib.hpp"
-#include "random_bytes.hpp"
 #include "tokenadm/errors.hpp"
 #include "tokenadm/text.hpp"
 

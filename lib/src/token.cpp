@@ -1,6 +1,6 @@
 #include "tokenadm/token.hpp"
 
-#include "random_bytes.hpp"
+#include "crypto_init.hpp"
 #include "tokenadm/errors.hpp"
 
 #include <openssl/crypto.h>
