@@ -17,13 +17,26 @@ using namespace detail;
 
 namespace {
 
-// What check_verified() reads, after a leading schema version column.
-const std::string k_verify_cols =
-  "t.digest, t.owner, array_to_string(t.roles, ','), array_to_json(t.scopes)::text,"
-  " t.revoked_at is not null and t.revoked_at <= now(),"
-  " t.expires_at is not null and t.expires_at <= now(), "
-  + iso("t.revoked_at") + ", " + iso("t.expires_at") + ", t.hash_alg, t.key_id, t.id, t.replaced_by,"
-  " t.suspended_at is not null, array_to_string(t.allow_from, ','), t.max_uses, t.uses";
+// What check_verified() reads, after a leading schema version column. The
+// revoked/expired times (columns 7 and 8) are only for messages: without
+// `times`, they are null.
+std::string verify_cols(bool times)
+{
+  const auto time = [times](const char* col) { return times ? iso(col) : std::string("null"); };
+  return "t.digest, t.owner, array_to_string(t.roles, ','), array_to_json(t.scopes)::text,"
+         " t.revoked_at is not null and t.revoked_at <= now(),"
+         " t.expires_at is not null and t.expires_at <= now(), "
+         + time("t.revoked_at") + ", " + time("t.expires_at")
+         + ", t.hash_alg, t.key_id, t.id, t.replaced_by,"
+           " t.suspended_at is not null, array_to_string(t.allow_from, ','), t.max_uses, t.uses";
+}
+const std::string k_verify_cols = verify_cols(true);
+
+// A verify writes to a token's row only when this holds: every use of a
+// use-limited token is counted; otherwise last_used_at (and the address
+// list) is recorded at most once a minute.
+const std::string k_write_due = "(t.max_uses is not null or t.last_used_at is null"
+                                " or t.last_used_at < now() - interval '1 minute')";
 
 // Use of rotated-out tokens (still in their overlap), flagged in the audit
 // trail at most once a minute each. A statement of its own, only for these:
@@ -126,9 +139,8 @@ bool touch_verified(Db& db, const std::string& id, const std::vector<StoredDiges
         " where t.id = $1 and t.digest = any($2::text[])"
         " and (t.revoked_at is null or t.revoked_at > now())"
         " and (t.expires_at is null or t.expires_at > now())"
-        " and t.suspended_at is null and " + k_address_ok +
-        " and case when t.max_uses is not null then t.uses < t.max_uses"
-        " else t.last_used_at is null or t.last_used_at < now() - interval '1 minute' end"
+        " and t.suspended_at is null and " + k_address_ok + " and " + k_write_due +
+        " and (t.max_uses is null or t.uses < t.max_uses)"
         " returning t.max_uses is not null",
         id, hex_array(candidates), nullable(address));
       return !r.empty() && r[0][0].as<bool>();
@@ -184,9 +196,8 @@ Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req
     pqxx::nontransaction tx(db.impl().conn);
     return tx.exec_params1(
       "select v.ver, " + k_verify_cols + ", coalesce(" + k_address_ok
-        + ", false), t.max_uses is not null or t.last_used_at is null"
-          " or t.last_used_at < now() - interval '1 minute'"
-          " from (select " + k_version_sql + " as ver) v left join (select * from tokenadm.tokens t"
+        + ", false), " + k_write_due + " from (select " + k_version_sql
+        + " as ver) v left join (select * from tokenadm.tokens t"
           " where ($1 <> '' and t.id = $1) or ($1 = '' and t.digest = any($2::text[])) limit 1) t"
           " on true",
       id, hex_array(candidates), nullable(req.address));
@@ -295,14 +306,7 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
   // The batch's answers carry no messages: the revoked/expired times
   // (columns 7 and 8) are not formatted. Without legacy tokens the query
   // reads the id index alone (cheaper to plan and to run than an OR).
-  static const std::string batch_cols = [] {
-    auto cols = k_verify_cols;
-    for (const auto* c : {"t.revoked_at", "t.expires_at"}) {
-      const auto f = iso(c);
-      cols.replace(cols.find(f), f.size(), "null");
-    }
-    return cols;
-  }();
+  static const std::string batch_cols = verify_cols(false);
   const std::string sql = "select " + k_version_sql + ", " + batch_cols
                           + " from tokenadm.tokens t where t.id = any($1::text[])"
                           + (legacy_digests.empty() ? "" : " or t.digest = any($2::text[])");
@@ -319,8 +323,7 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
     "  (array_agg(addr order by ord desc) filter (where addr is not null))[1] as addr"
     "  from req group by id),"
     " lk as (select t.id, t.uses, t.max_uses, t.last_used_at from tokenadm.tokens t"
-    "  where t.id in (select id from want) and (t.max_uses is not null or t.last_used_at is null"
-    "  or t.last_used_at < now() - interval '1 minute') for update),"
+    "  where t.id in (select id from want) and " + k_write_due + " for update),"
     " upd as (update tokenadm.tokens u set uses = case when lk.max_uses is null then u.uses"
     "  else least(lk.max_uses, lk.uses + want.n) end, last_used_at = now(),"
     "  used_from = " + used_from_sql("u", "want.addr") +
