@@ -21,11 +21,18 @@ nsql() {
   timeout 30 "$PSQL" -X -q -At -v ON_ERROR_STOP=1 \
     -d "postgresql://postgres@127.0.0.1:$(node_port "$1")/tokenadm?connect_timeout=5" -c "$2"
 }
-# The node pg_auto_failover has as primary (1 or 2), from the monitor.
-primary_node() {
+# nodes_in STATE: the nodes (1, 2) whose reported and assigned states are
+# both STATE, from the monitor. Whole fields: "wait_primary" is not
+# "primary", nor "join_secondary" "secondary".
+nodes_in() {
   ha_autoctl show state --pgdata "$HA_MONITOR" 2>/dev/null \
-    | awk -F'|' '$6 ~ /primary/ && $7 ~ /primary/ { gsub(/ /, "", $2); print $2 }'
+    | awk -F'|' -v s="$1" '{ for (i = 1; i <= NF; i++) gsub(/^ +| +$/, "", $i) }
+                          $6 == s && $7 == s { print $2 }'
 }
+# The node pg_auto_failover has as primary (1 or 2).
+primary_node() { nodes_in primary; }
+# The node promoted after a failover: wait_primary while it has no standby.
+promoted_node() { nodes_in primary; nodes_in wait_primary; }
 state() { ha_autoctl show state --pgdata "$HA_MONITOR" 2>&1 | sed 's/^/    /'; tail -n 15 "$HA_DIR"/*.log 2>/dev/null; }
 now() { printf '%s' "$EPOCHREALTIME"; }
 
@@ -88,6 +95,14 @@ create_loop() {
 }
 create_loop &
 loop_pid=$!
+# On any exit, a failure too: stop the loop before common.sh removes $TMP
+# (else it runs on, holding ctest's output pipe open until the timeout).
+stop_loop() {
+  touch "$TMP/stop"
+  kill "$loop_pid" 2>/dev/null || true
+  wait "$loop_pid" 2>/dev/null || true
+}
+trap 'rc=$?; stop_loop; rm -rf "$TMP"; exit $rc' EXIT
 verify_round() {
   local t
   t=$(shuf -n 1 "$TMP/known")
@@ -103,11 +118,10 @@ answered_ok() {
 }
 # created_since TIME: a create started after TIME exited 0.
 created_since() { awk -v k="$1" '$1 > k && $2 == 0 { f = 1 } END { exit !f }' "$TMP"/creates/*.rc; }
-# settled: the monitor has one primary and one secondary, both as assigned.
-settled() {
-  ha_autoctl show state --pgdata "$HA_MONITOR" 2>/dev/null \
-    | grep -c 'primary *| *primary *$\|secondary *| *secondary *$' | grep -qx 2
-}
+# settled: the monitor has one primary and one secondary, both as assigned
+# (a node still reporting wait_primary is not yet one the monitor fails
+# over from).
+settled() { [ "$(nodes_in primary | wc -l)" = 1 ] && [ "$(nodes_in secondary | wc -l)" = 1 ]; }
 
 # 1. Kill -9 the primary's postmaster alone. Its keeper (pg_autoctl)
 # restarts it, often before the monitor notices; or the monitor fails over.
@@ -154,7 +168,7 @@ deadline=$(( SECONDS + 120 ))
 promoted=
 while :; do
   verify_round
-  [ -n "$promoted" ] || { [ "$(primary_node)" = "$S" ] && promoted=$(now); }
+  [ -n "$promoted" ] || { [ "$(promoted_node)" = "$S" ] && promoted=$(now); }
   if [ -n "$promoted" ] && answered_ok && created_since "$kill_at"; then
     break
   fi
@@ -163,7 +177,7 @@ while :; do
 done
 for _ in $(seq 5); do verify_round; sleep 0.1; done
 touch "$TMP/stop"
-wait "$loop_pid"
+wait "$loop_pid"   # ends by itself: its last create's status is kept
 
 # The creates: 0, or 1/2 with one line and nothing on stdout.
 created=0; refused=0
@@ -228,8 +242,7 @@ rc=0; wait "$vp_pid" || rc=$?
 # verifies on the verify DSN reach it.
 ha_start_node "$P"
 deadline=$(( SECONDS + 150 ))
-until ha_autoctl show state --pgdata "$HA_MONITOR" 2>/dev/null \
-        | awk -F'|' -v n="node$P" '$1 ~ n && $6 ~ /secondary/ && $7 ~ /secondary/ { f = 1 } END { exit !f }'; do
+until nodes_in secondary | grep -qx "$P"; do
   [ "$SECONDS" -lt "$deadline" ] || { state >"$TMP/err"; fail "node$P did not come back as a standby within 150 s"; }
   sleep 1
 done
