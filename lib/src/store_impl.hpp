@@ -30,7 +30,7 @@ inline const std::string k_active_sql =
   "(t.revoked_at is null or t.revoked_at > now())"
   " and (t.expires_at is null or t.expires_at > now())";
 
-inline const std::string k_version_sql = "(select max(version) from tokenadm.schema_version)";
+inline const std::string k_version_sql = k_version_function;
 
 // The columns read_info() expects, in order.
 inline const std::string k_info_cols =
