@@ -32,10 +32,12 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t k_max_batch = 1000;
 constexpr auto k_max_wait = std::chrono::milliseconds(20);
 // After a lookup of k_busy_batch requests or more (a busy server), the next
-// one waits until k_linger after it ended, gathering what arrives meanwhile:
-// a lookup of 8 tokens costs the database 1.3 times one of 1 (parse and plan
-// dominate), so a busy server spends its CPU on fewer, larger ones. A server that is not
-// busy (smaller batches) looks up at once.
+// one waits, gathering what arrives meanwhile, until as many requests wait
+// as that lookup answered (its clients have come back) or until k_linger
+// after it ended, whichever is first: a lookup of 8 tokens costs the
+// database 1.3 times one of 1 (parse and plan dominate), so a busy server
+// spends its CPU on fewer, larger ones, and does not sit idle once they are
+// there. A server that is not busy (smaller batches) looks up at once.
 constexpr std::size_t k_busy_batch = 4;
 constexpr auto k_linger = std::chrono::microseconds(500);
 
@@ -315,9 +317,11 @@ struct Server::Impl {
         // Suspended first: a dispatcher may resume it once it is queued.
         MHD_suspend_connection(req.conn);
         // A dispatcher is woken for the first request queued (to make the
-        // lookup, or to time its wait if one is in flight); the ones after
-        // it go in the same lookup, and wake nobody.
-        wake = queue.empty() || queue.size() + 1 == k_max_batch;
+        // lookup, or to time its wait if one is in flight), and for the one
+        // that fills what a busy server waits for (see k_busy_batch); the
+        // others go in the same lookup, and wake nobody.
+        wake = queue.empty() || queue.size() + 1 == k_max_batch
+               || queue.size() + 1 == awaited;
         queue.push_back(&req);
       }
     }
@@ -483,7 +487,7 @@ struct Server::Impl {
   // as possible, resume the connections.
 
   // One lookup at a time, normally: what arrives meanwhile waits for it and
-  // goes in the next one (after k_linger if the server is busy), so a busy
+  // goes in the next one (see k_busy_batch if the server is busy), so a busy
   // server makes few, large lookups (each costs the database a parse and a
   // plan, whatever its size). Another dispatcher starts a lookup beside it
   // only when more than a batch is waiting, when draining, or when the
@@ -492,7 +496,7 @@ struct Server::Impl {
   bool may_dispatch(Clock::time_point now) const
   {
     return !queue.empty()
-           && ((in_flight == 0 && now >= linger_until) || dispatch_stop
+           && ((in_flight == 0 && (now >= linger_until || queue.size() >= awaited)) || dispatch_stop
                || queue.size() >= k_max_batch || now - queue.front()->queued_at >= k_max_wait);
   }
 
@@ -528,6 +532,7 @@ struct Server::Impl {
       --in_flight;
       if (batch.size() >= k_busy_batch) {
         linger_until = Clock::now() + k_linger;
+        awaited = batch.size();
       }
     }
   }
@@ -603,6 +608,7 @@ struct Server::Impl {
   bool dispatch_stop = false;
   std::size_t in_flight = 0; // lookups being made
   Clock::time_point linger_until{}; // no lookup starts before, unless as above
+  std::size_t awaited = k_max_batch; // ... or this many requests wait
   std::vector<std::thread> dispatchers;
 
   std::mutex watch_mutex;
