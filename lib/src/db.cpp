@@ -1,5 +1,6 @@
 #include "db_impl.hpp"
 
+#include "tokenadm/digest.hpp"
 #include "tokenadm/dsn.hpp"
 
 namespace tokenadm {
@@ -26,6 +27,39 @@ std::string first_line_scrubbed(Db& db, const std::string& message)
     msg.erase(0, 8);
   }
   return msg;
+}
+
+pqxx::result exec_reused(Db& db, pqxx::transaction_base& tx, const std::string& sql,
+                         const std::string& arg)
+{
+  auto& im = db.impl();
+  if (im.session != im.conn.session()) {
+    im.session = im.conn.session();
+    im.prepared.clear();
+    const char* port = im.conn.raw() != nullptr ? PQport(im.conn.raw()) : nullptr;
+    im.direct = port != nullptr
+                && tx.exec_params("select current_setting('port') = $1", std::string(port))[0][0]
+                     .as<bool>();
+  }
+  if (im.direct) {
+    const auto name = "tokenadm_" + sha256_hex(sql).substr(0, 16);
+    try {
+      if (im.prepared.count(name) == 0) {
+        tx.exec("prepare " + name + " as " + sql);
+        im.prepared.insert(name);
+      }
+      return tx.exec("execute " + name + "(" + tx.quote(arg) + ")");
+    } catch (const pqxx::sql_error& e) {
+      // 26000: missing; 42P05: already there; 0A000: its result's shape
+      // changed under it (the schema was upgraded meanwhile).
+      const auto& state = e.sqlstate();
+      if (state != "26000" && state != "42P05" && state != "0A000") {
+        throw;
+      }
+      im.direct = false;
+    }
+  }
+  return tx.exec_params(sql, arg);
 }
 
 std::string iso(const std::string& expr)

@@ -361,7 +361,7 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
   guarded(db, [&] {
     pqxx::nontransaction tx(db.impl().conn);
     const auto rows = legacy_digests.empty()
-                        ? tx.exec_params(sql, text_array(ids))
+                        ? exec_reused(db, tx, sql, text_array(ids))
                         : tx.exec_params(sql, text_array(ids), hex_array(legacy_digests));
     if (!rows.empty()) {
       require_schema_version(version_of(rows[0][0]));
