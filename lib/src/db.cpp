@@ -29,17 +29,25 @@ std::string first_line_scrubbed(Db& db, const std::string& message)
   return msg;
 }
 
-pqxx::result exec_reused(Db& db, pqxx::transaction_base& tx, const std::string& sql,
+pqxx::result exec_reused(Db& db, pqxx::nontransaction& tx, const std::string& sql,
                          const std::string& arg)
 {
   auto& im = db.impl();
-  if (im.session != im.conn.session()) {
-    im.session = im.conn.session();
+  PGconn* const raw = im.conn.raw();
+  const std::pair<unsigned long, int> session{im.conn.session(),
+                                              raw != nullptr ? PQbackendPID(raw) : 0};
+  if (im.session != session) {
+    const char* port = raw != nullptr ? PQport(raw) : nullptr;
+    const char* addr = raw != nullptr ? PQhostaddr(raw) : nullptr;
+    const bool direct =
+      port != nullptr && addr != nullptr
+      && tx.exec_params("select current_setting('port') = $1"
+                        " and inet_server_addr() is not distinct from nullif($2, '')::inet",
+                        std::string(port), std::string(addr))[0][0]
+           .as<bool>();
     im.prepared.clear();
-    const char* port = im.conn.raw() != nullptr ? PQport(im.conn.raw()) : nullptr;
-    im.direct = port != nullptr
-                && tx.exec_params("select current_setting('port') = $1", std::string(port))[0][0]
-                     .as<bool>();
+    im.direct = direct;
+    im.session = session;
   }
   if (im.direct) {
     const auto name = "tokenadm_" + sha256_hex(sql).substr(0, 16);

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <set>
+#include <utility>
 #include <string>
 #include <string_view>
 
@@ -78,9 +79,10 @@ struct Db::Impl {
   void saw_read_only() { read_only_until = std::chrono::steady_clock::now() + std::chrono::minutes(1); }
   std::chrono::steady_clock::time_point read_only_until{};
 
-  // The session (Connection::session) the statements in `prepared` live
-  // in; see exec_reused.
-  unsigned long session = 0;
+  // The session the statements in `prepared` live in (see exec_reused):
+  // Connection::session and the backend's process id (PQreset keeps the
+  // handle).
+  std::pair<unsigned long, int> session{0, 0};
   bool direct = false; // the session is with PostgreSQL itself, not a pooler
   std::set<std::string> prepared;
 };
@@ -163,13 +165,16 @@ void optional_write(Db& db, F&& f)
 // half a small lookup's server time). Only with PostgreSQL itself: a pooler
 // such as pgbouncer, which in transaction mode hands each transaction to
 // any server connection, must not be left named statements. The session
-// counts as direct when the server's own port is the one connected to
-// (pgbouncer listens on a port of its own). Should a pooler answer on the
-// same port, a statement missing from (or already on) the server
-// connection sends the session back to unprepared statements. Statements
+// counts as direct when the server sees the address and port it was
+// reached at (its own `port` setting, and inet_server_addr() the address
+// connected to, or both a Unix socket); through a pooler or any proxy they
+// differ. Should one pass as direct anyway, a statement missing from (or
+// already on) the server connection, or one whose result changed shape
+// under it, sends the session back to unprepared statements. Statements
 // are named by a digest of their text: a name found prepared is the same
-// text.
-pqxx::result exec_reused(Db& db, pqxx::transaction_base& tx, const std::string& sql,
+// text. `arg` (the ids looked up) is public: it shows in the server's view
+// of the statement.
+pqxx::result exec_reused(Db& db, pqxx::nontransaction& tx, const std::string& sql,
                          const std::string& arg);
 
 // SQL that renders a timestamptz column as ISO 8601 UTC text.

@@ -3,6 +3,7 @@
 #include "db_impl.hpp"
 
 #include <array>
+#include <optional>
 
 namespace tokenadm {
 
@@ -108,7 +109,9 @@ alter table tokenadm.tokens set (fillfactor = 80);
   // init (re)defines, in the upgrade's own transaction, to return the
   // version it reached: the planner folds it into a constant, and a cached
   // plan is invalidated when it is redefined. schema_version stays the
-  // record of what was applied.
+  // record of what was applied. Never drop the function or change its
+  // signature in a later migration: older binaries name it in every
+  // statement, and would take its absence for a schema older than theirs.
   R"sql(
 comment on table tokenadm.schema_version is
   'The migrations applied. tokenadm.schema_version_now() returns the latest.';
@@ -128,6 +131,20 @@ int read_version(pqxx::transaction_base& tx)
   return tx.exec("select coalesce(max(version), 0) from tokenadm.schema_version")[0][0].as<int>();
 }
 
+// What tokenadm.schema_version_now() returns; nullopt when it is missing.
+std::optional<int> function_version(pqxx::transaction_base& tx)
+{
+  if (tx.exec("select to_regprocedure('" + std::string(k_version_function) + "') is null")[0][0]
+        .as<bool>()) {
+    return std::nullopt;
+  }
+  return tx.exec("select " + std::string(k_version_function))[0][0].as<int>();
+}
+
+// The first version whose statements read the version from
+// tokenadm.schema_version_now().
+constexpr int k_function_since = 7;
+
 } // namespace
 
 int expected_schema_version()
@@ -139,7 +156,15 @@ int schema_version(Db& db)
 {
   return guarded(db, [&] {
     pqxx::nontransaction tx(db.impl().conn);
-    return read_version(tx);
+    const int v = read_version(tx);
+    // What the statements read must be there and agree with the record
+    // (init --check and serve's health check must see what they would).
+    if (v >= k_function_since && function_version(tx) != v) {
+      throw DbError(std::string("the tokenadm schema's ") + k_version_function
+                      + " is missing or disagrees with tokenadm.schema_version: run token init",
+                    "schema");
+    }
+    return v;
   });
 }
 
@@ -177,15 +202,25 @@ InitResult init_schema(Db& db)
     if (from > want) {
       require_schema_version(from);
     }
+    if (from > 0 && from < want) {
+      // Statements in flight end first, and the ones after are planned
+      // after the upgrade: each takes its tables' locks before the planner
+      // folds in the version (see migration 7), so none acts on a schema
+      // other than the one whose version it read.
+      const auto tables =
+        tx.exec("select string_agg(format('%I.%I', schemaname, tablename), ', ')"
+                " from pg_tables where schemaname = 'tokenadm' and tablename <> 'schema_version'")[0][0];
+      if (!tables.is_null()) {
+        tx.exec("lock table " + std::string(tables.c_str()) + " in access exclusive mode");
+      }
+    }
     for (int v = from + 1; v <= want; ++v) {
       tx.exec(k_migrations[static_cast<std::size_t>(v - 1)]);
       tx.exec_params("insert into tokenadm.schema_version (version) values ($1)", v);
     }
     // The version every statement checks (see migration 7): redefined with
     // each upgrade, and restored if it has gone missing.
-    if (from < want
-        || tx.exec("select to_regprocedure('" + std::string(k_version_function) + "') is null")[0][0]
-             .as<bool>()) {
+    if (function_version(tx) != want) {
       tx.exec("create or replace function " + std::string(k_version_function)
               + " returns int language sql immutable parallel safe as 'select "
               + std::to_string(want) + "'");

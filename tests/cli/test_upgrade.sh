@@ -57,14 +57,30 @@ run_token 0 init
 expect_err 'schema upgraded from version 6 to'
 run_token 0 verify <<<"$V6"
 expect_out_exactly v6
-# Dropped by hand at the current version: init puts it back.
+# Dropped by hand at the current version: init --check (and serve's health
+# check, through the same call) says so, and init puts it back.
 "$PGBIN/psql" -X -q -d "${DB}_v6" -c "drop function tokenadm.schema_version_now()"
 run_token 2 verify <<<"$V6"
 expect_err 'run token init$'
+run_token 2 init --check
+expect_one_line_err; expect_err 'schema_version_now\(\) is missing or disagrees with tokenadm.schema_version: run token init$'
 run_token 0 init
 expect_err 'schema is up to date'
+run_token 0 init --check
 run_token 0 verify <<<"$V6"
 expect_out_exactly v6
+# A batch co-process whose lookup is prepared (and planned generic, after 6
+# runs) sees a newer init's function at its next line: it refuses.
+mkfifo "$TMP/fifo"
+{ for _ in 1 2 3 4 5 6 7; do printf '%s\n' "$V6"; sleep 0.2; done; sleep 2; printf '%s\n' "$V6"; } >"$TMP/fifo" &
+"$TOKEN" verify --batch --no-touch <"$TMP/fifo" >"$TMP/out" 2>"$TMP/err" &
+vpid=$!
+for _ in $(seq 30); do [ "$(wc -l <"$TMP/out")" -ge 7 ] && break; sleep 0.1; done
+"$PGBIN/psql" -X -q -d "${DB}_v6" \
+  -c "create or replace function tokenadm.schema_version_now() returns int language sql immutable as 'select 99'"
+rc=0; wait $vpid || rc=$?
+[ "$(sed -n 8p "$TMP/out")" = "error schema" ] || fail "the prepared lookup answered '$(sed -n 8p "$TMP/out")' on a newer schema"
+[ "$(sort -u <(head -7 "$TMP/out") | cut -d' ' -f1)" = ok ] || fail "answers before the newer schema"
 
 # Version 3 (before the verify-time policy columns of version 4).
 "$PGBIN/createdb" "${DB}_v3"
