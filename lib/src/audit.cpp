@@ -46,7 +46,7 @@ void list_audit(Db& db, const AuditFilter& f, const std::function<void(const Aud
   guarded(db, [&] {
     pqxx::read_transaction tx(db.impl().conn);
     require_schema_version(
-      tx.exec("select " + std::string(k_version_function))[0][0].as<int>(0));
+      tx.exec("select " + k_version_sql)[0][0].as<int>(0));
     const auto limit = f.limit ? std::to_string(*f.limit) : std::string();
     tx.exec_params(sql, nullable(f.token_id), nullable(f.owner), nullable(f.action),
                    nullable(f.since), nullable(f.until), f.limit ? limit.c_str() : nullptr);

@@ -77,12 +77,12 @@ inline bool is_read_only_error(const pqxx::sql_error& e)
 
 std::string first_line_scrubbed(Db& db, const std::string& message);
 
-// Runs `f`, turning libpqxx exceptions into DbError with a safe message.
 // The schema's version, as every statement reads it: an immutable function
 // that token init defines (schema.cpp, migration 7), folded by the planner
 // into a constant.
-inline constexpr const char* k_version_function = "tokenadm.schema_version_now()";
+inline const std::string k_version_sql = "tokenadm.schema_version_now()";
 
+// Runs `f`, turning libpqxx exceptions into DbError with a safe message.
 // Undefined schema/table becomes DbError("schema") telling the admin to run
 // token init.
 template<typename F>
@@ -100,7 +100,7 @@ auto guarded(Db& db, F&& f) -> decltype(f())
       throw UsageError("invalid value: " + first_line_scrubbed(db, e.what()));
     }
     if (state == "42883" && std::string_view(e.what()).find("schema_version_now") != std::string_view::npos) {
-      // A schema from before version 7 (see k_version_function).
+      // A schema from before version 7 (see k_version_sql).
       throw DbError("the tokenadm schema is older than this token needs: run token init", "schema");
     }
     if (state == "3F000" || state == "42P01") {

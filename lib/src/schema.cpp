@@ -134,11 +134,11 @@ int read_version(pqxx::transaction_base& tx)
 // What tokenadm.schema_version_now() returns; nullopt when it is missing.
 std::optional<int> function_version(pqxx::transaction_base& tx)
 {
-  if (tx.exec("select to_regprocedure('" + std::string(k_version_function) + "') is null")[0][0]
+  if (tx.exec("select to_regprocedure('" + k_version_sql + "') is null")[0][0]
         .as<bool>()) {
     return std::nullopt;
   }
-  return tx.exec("select " + std::string(k_version_function))[0][0].as<int>();
+  return tx.exec("select " + k_version_sql)[0][0].as<int>();
 }
 
 // The first version whose statements read the version from
@@ -160,7 +160,7 @@ int schema_version(Db& db)
     // What the statements read must be there and agree with the record
     // (init --check and serve's health check must see what they would).
     if (v >= k_function_since && function_version(tx) != v) {
-      throw DbError(std::string("the tokenadm schema's ") + k_version_function
+      throw DbError(std::string("the tokenadm schema's ") + k_version_sql
                       + " is missing or disagrees with tokenadm.schema_version: run token init",
                     "schema");
     }
@@ -221,7 +221,7 @@ InitResult init_schema(Db& db)
     // The version every statement checks (see migration 7): redefined with
     // each upgrade, and restored if it has gone missing.
     if (function_version(tx) != want) {
-      tx.exec("create or replace function " + std::string(k_version_function)
+      tx.exec("create or replace function " + k_version_sql
               + " returns int language sql immutable parallel safe as 'select "
               + std::to_string(want) + "'");
     }

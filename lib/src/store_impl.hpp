@@ -30,8 +30,6 @@ inline const std::string k_active_sql =
   "(t.revoked_at is null or t.revoked_at > now())"
   " and (t.expires_at is null or t.expires_at > now())";
 
-inline const std::string k_version_sql = k_version_function;
-
 // The columns read_info() expects, in order.
 inline const std::string k_info_cols =
   "t.id, t.owner, t.label, array_to_string(t.roles, ','), array_to_json(t.scopes)::text,"
