@@ -33,7 +33,9 @@ run_token 0 revoke "$(sed -n 2p "$TMP/bulk" | cut -d_ -f2)"
   echo garbage
   sed -n 2p "$TMP/bulk"
   sed -n 3p "$TMP/bulk" | sed 's/.$/!/'
-  printf '%s\n' "$(sed -n 4p "$TMP/bulk" | sed 's/^\(.\{20\}\)./\1Q/')"
+  # one character changed (to Q, or to R when it is Q: never no change)
+  t4=$(sed -n 4p "$TMP/bulk")
+  printf '%s%s%s\n' "${t4:0:20}" "$([ "${t4:20:1}" = Q ] && echo R || echo Q)" "${t4:21}"
   echo
   sed -n 5p "$TMP/bulk"
 } >"$TMP/in"

@@ -27,7 +27,7 @@ mangled() { printf '%s%s%s\n' "${t:0:$1}" "$2" "${t:$(($1 + 1))}"; }
   mangled 52 "$([ "${t:52:1}" = A ] && echo B || echo A)"
   printf '%sQ\n' "$t"
   printf '%s\n' "${t:0:52}"
-  printf 'tka_%s_%s\n' "$(head -c 10 <<<"${t:4}")" "$(head -c 38 <<<"${t:15}")" | sed 's/.$/0/'
+  mangled 52 "$([ "${t:52:1}" = 0 ] && echo 1 || echo 0)"
   printf '%s\n%s\n' "${t:0:25}" "${t:25}"
   mangled 20 '-'
   gen 1 abcdefghi | tee /dev/null
