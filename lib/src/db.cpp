@@ -1,5 +1,6 @@
 #include "db_impl.hpp"
 
+#include "tokenadm/digest.hpp"
 #include "tokenadm/dsn.hpp"
 
 namespace tokenadm {
@@ -26,6 +27,47 @@ std::string first_line_scrubbed(Db& db, const std::string& message)
     msg.erase(0, 8);
   }
   return msg;
+}
+
+pqxx::result exec_reused(Db& db, pqxx::nontransaction& tx, const std::string& sql,
+                         const std::string& arg)
+{
+  auto& im = db.impl();
+  PGconn* const raw = im.conn.raw();
+  const std::pair<unsigned long, int> session{im.conn.session(),
+                                              raw != nullptr ? PQbackendPID(raw) : 0};
+  if (im.session != session) {
+    const char* port = raw != nullptr ? PQport(raw) : nullptr;
+    const char* addr = raw != nullptr ? PQhostaddr(raw) : nullptr;
+    const bool direct =
+      port != nullptr && addr != nullptr
+      && tx.exec_params("select current_setting('port') = $1"
+                        " and inet_server_addr() is not distinct from nullif($2, '')::inet",
+                        std::string(port), std::string(addr))[0][0]
+           .as<bool>();
+    im.prepared.clear();
+    im.direct = direct;
+    im.session = session;
+  }
+  if (im.direct) {
+    const auto name = "tokenadm_" + sha256_hex(sql).substr(0, 16);
+    try {
+      if (im.prepared.count(name) == 0) {
+        tx.exec("prepare " + name + " as " + sql);
+        im.prepared.insert(name);
+      }
+      return tx.exec("execute " + name + "(" + tx.quote(arg) + ")");
+    } catch (const pqxx::sql_error& e) {
+      // 26000: missing; 42P05: already there; 0A000: its result's shape
+      // changed under it (the schema was upgraded meanwhile).
+      const auto& state = e.sqlstate();
+      if (state != "26000" && state != "42P05" && state != "0A000") {
+        throw;
+      }
+      im.direct = false;
+    }
+  }
+  return tx.exec_params(sql, arg);
 }
 
 std::string iso(const std::string& expr)

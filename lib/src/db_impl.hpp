@@ -8,6 +8,8 @@
 #include <pqxx/pqxx>
 
 #include <chrono>
+#include <set>
+#include <utility>
 #include <string>
 #include <string_view>
 
@@ -31,6 +33,9 @@ public:
 
   // Null while the connection is closed.
   PGconn* raw() const noexcept { return m_policy.m_handle; }
+  // Counts the handles the connection has had: a new one is a new session
+  // (even should libpq's new handle have the old one's address).
+  unsigned long session() const noexcept { return m_policy.m_sessions; }
 
 private:
   struct Policy : pqxx::connect_direct {
@@ -48,8 +53,15 @@ private:
     {
       return keep(connect_direct::do_disconnect(h));
     }
-    handle keep(handle h) noexcept { return m_handle = h; }
+    handle keep(handle h) noexcept
+    {
+      if (h != m_handle) {
+        ++m_sessions;
+      }
+      return m_handle = h;
+    }
     PGconn* m_handle = nullptr;
+    unsigned long m_sessions = 0;
   };
   std::string m_options; // must be initialised before m_policy
   Policy m_policy;
@@ -66,6 +78,13 @@ struct Db::Impl {
   bool read_only_now() const { return std::chrono::steady_clock::now() < read_only_until; }
   void saw_read_only() { read_only_until = std::chrono::steady_clock::now() + std::chrono::minutes(1); }
   std::chrono::steady_clock::time_point read_only_until{};
+
+  // The session the statements in `prepared` live in (see exec_reused):
+  // Connection::session and the backend's process id (PQreset keeps the
+  // handle).
+  std::pair<unsigned long, int> session{0, 0};
+  bool direct = false; // the session is with PostgreSQL itself, not a pooler
+  std::set<std::string> prepared;
 };
 
 // SQLSTATE 25006, read_only_sql_transaction: what a hot standby answers to
@@ -140,6 +159,23 @@ void optional_write(Db& db, F&& f)
     }
   });
 }
+
+// Runs `sql`, a statement whose one parameter $1 is `arg`, prepared once a
+// session: PostgreSQL then plans it once, not at every run (planning is
+// half a small lookup's server time). Only with PostgreSQL itself: a pooler
+// such as pgbouncer, which in transaction mode hands each transaction to
+// any server connection, must not be left named statements. The session
+// counts as direct when the server sees the address and port it was
+// reached at (its own `port` setting, and inet_server_addr() the address
+// connected to, or both a Unix socket); through a pooler or any proxy they
+// differ. Should one pass as direct anyway, a statement missing from (or
+// already on) the server connection, or one whose result changed shape
+// under it, sends the session back to unprepared statements. Statements
+// are named by a digest of their text: a name found prepared is the same
+// text. `arg` (the ids looked up) is public: it shows in the server's view
+// of the statement.
+pqxx::result exec_reused(Db& db, pqxx::nontransaction& tx, const std::string& sql,
+                         const std::string& arg);
 
 // SQL that renders a timestamptz column as ISO 8601 UTC text.
 std::string iso(const std::string& expr);

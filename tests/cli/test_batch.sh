@@ -64,6 +64,31 @@ for _ in $(seq 20); do [ -s "$TMP/live" ] && break; sleep 0.1; done
 wait $vpid || fail "verify --batch exited non-zero"
 [ "$(wc -l <"$TMP/live")" = 2 ] || fail "second answer"
 
+# On a direct connection the lookup is prepared once a session, then
+# executed: the backend's last statement is the EXECUTE.
+mkfifo "$TMP/fifo3"
+( sed -n 1p "$TMP/bulk"; sleep 2; sed -n 5p "$TMP/bulk" ) >"$TMP/fifo3" &
+"$TOKEN" verify --batch --no-touch <"$TMP/fifo3" >"$TMP/live" 2>"$TMP/err" &
+vpid=$!
+for _ in $(seq 20); do [ -s "$TMP/live" ] && break; sleep 0.1; done
+[ "$(sql "select count(*) from pg_stat_activity where datname = current_database() and query like 'execute tokenadm\_%'")" = 1 ] \
+  || fail "the batch lookup is not a prepared statement on a direct connection"
+wait $vpid || fail "verify --batch exited non-zero"
+[ "$(cut -d' ' -f1 "$TMP/live" | tr '\n' ' ')" = "ok ok " ] || fail "answers of the prepared lookup"
+# The lookup's result changes shape under the prepared statement (a column's
+# type altered between two lines): the session goes back to unprepared
+# statements, and the answers go on.
+mkfifo "$TMP/fifo4"
+( sed -n 1p "$TMP/bulk"; sleep 2; sed -n 5p "$TMP/bulk" ) >"$TMP/fifo4" &
+"$TOKEN" verify --batch --no-touch <"$TMP/fifo4" >"$TMP/live" 2>"$TMP/err" &
+vpid=$!
+for _ in $(seq 20); do [ -s "$TMP/live" ] && break; sleep 0.1; done
+sql "alter table tokenadm.tokens alter column owner type varchar(200)"
+wait $vpid || fail "verify --batch exited non-zero after the prepared lookup changed shape"
+[ "$(cut -d' ' -f1 "$TMP/live" | tr '\n' ' ')" = "ok ok " ] || { cp "$TMP/live" "$TMP/out"; fail "answers after the prepared lookup changed shape"; }
+[ ! -s "$TMP/err" ] || fail "verify --batch wrote errors after the prepared lookup changed shape"
+sql "alter table tokenadm.tokens alter column owner type text"
+
 # The connection dropped between lines: one reconnect, answers go on.
 mkfifo "$TMP/fifo2"
 ( sed -n 1p "$TMP/bulk"; sleep 1.5

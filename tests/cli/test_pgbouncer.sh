@@ -57,4 +57,29 @@ done
 run_token 0 audit --limit 5
 run_token 0 show "$(sed -n 3p "$TMP/tokens" | cut -d_ -f2)"
 grep -qi 'error' "$dir/pgbouncer.log" && { grep -i error "$dir/pgbouncer.log" | head -3 >&2; fail "pgbouncer logged errors"; }
+# Batch lookups are prepared only on a direct connection (the server sees
+# the address and port connected to): none was left on pgbouncer's server
+# connections.
+for _ in 1 2 3 4 5 6; do
+  n=$("$PGBIN/psql" -X -At -h 127.0.0.1 -p "$port" -d "$DB" -c "select count(*) from pg_prepared_statements where name like 'tokenadm%'")
+  [ "$n" = 0 ] || fail "$n prepared statements left on a server connection behind pgbouncer"
+done
+
+# A pooler answering on PostgreSQL's own port number (pgbouncer on
+# 127.0.0.2): the server sees another address than the one connected to,
+# so nothing is prepared there either, and the answers are the same.
+sed -e "s/^listen_addr = .*/listen_addr = 127.0.0.2/" -e "s/^listen_port = .*/listen_port = $PGPORT/" \
+    -e "s#^logfile = .*#logfile = $dir/pgbouncer2.log#" -e "s#^pidfile = .*#pidfile = $dir/pgbouncer2.pid#" \
+    "$dir/pgbouncer.ini" >"$dir/pgbouncer2.ini"
+[ "$(id -u)" != 0 ] || chown postgres: "$dir/pgbouncer2.ini"
+"${as[@]}" "$PGB" -d "$dir/pgbouncer2.ini"
+trap 'kill "$(cat "$dir/pgbouncer.pid" 2>/dev/null)" "$(cat "$dir/pgbouncer2.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$dir" "$TMP"' EXIT
+for _ in $(seq 50); do [ -s "$dir/pgbouncer2.pid" ] && break; sleep 0.1; done
+export TOKENADM_DSN="host=127.0.0.2 port=$PGPORT dbname=$DB user=$PGUSER"
+run_token 0 verify --batch --no-touch <"$TMP/tokens"
+cmp -s "$TMP/out" "$TMP/answers.4" || fail "answers through a pooler on the server's port differ"
+for _ in 1 2 3 4 5 6; do
+  n=$("$PGBIN/psql" -X -At -h 127.0.0.2 -p "$PGPORT" -d "$DB" -c "select count(*) from pg_prepared_statements where name like 'tokenadm%'")
+  [ "$n" = 0 ] || fail "$n prepared statements left behind a pooler on the server's port"
+done
 pass

@@ -69,8 +69,8 @@ expect_err 'schema is up to date'
 run_token 0 init --check
 run_token 0 verify <<<"$V6"
 expect_out_exactly v6
-# A batch co-process sees a newer init's function at its next line: it
-# refuses.
+# A batch co-process whose lookup is prepared (and planned generic, after 6
+# runs) sees a newer init's function at its next line: it refuses.
 mkfifo "$TMP/fifo"
 { for _ in 1 2 3 4 5 6 7; do printf '%s\n' "$V6"; sleep 0.2; done; sleep 2; printf '%s\n' "$V6"; } >"$TMP/fifo" &
 "$TOKEN" verify --batch --no-touch <"$TMP/fifo" >"$TMP/out" 2>"$TMP/err" &
