@@ -221,15 +221,23 @@ VerifyResult Verifier::verify(const std::string& token, std::optional<std::strin
 
 std::vector<VerifyResult> Verifier::verify_many(const std::vector<std::string>& tokens,
                                                 std::optional<std::string> role,
-                                                std::optional<std::string> scope)
+                                                std::optional<std::string> scope,
+                                                const std::vector<std::string>& addresses)
 {
   std::vector<VerifyResult> out(tokens.size());
+  if (!addresses.empty() && addresses.size() != tokens.size()) {
+    throw UsageError("verify_many: one address per token, or none");
+  }
   std::vector<std::string> query;
+  std::vector<std::string> query_addresses;
   std::vector<std::size_t> slot;
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     try {
       precheck_token(tokens[i]);
       query.push_back(tokens[i]);
+      if (!addresses.empty()) {
+        query_addresses.push_back(addresses[i]);
+      }
       slot.push_back(i);
     } catch (const TokenRejected& e) {
       out[i].reason = e.reason();
@@ -243,7 +251,7 @@ std::vector<VerifyResult> Verifier::verify_many(const std::vector<std::string>& 
                           m_impl->options.audit, {}};
   try {
     const auto answers = m_impl->with_connection(
-      [&](Db& db) { return verify_batch(db, query, req, m_impl->hasher); });
+      [&](Db& db) { return verify_batch(db, query, req, m_impl->hasher, query_addresses); });
     for (std::size_t k = 0; k < answers.size(); ++k) {
       auto& r = out[slot[k]];
       r.ok = answers[k].ok;

@@ -100,6 +100,28 @@ grep -q '^# TYPE tokenadm_verify_duration_seconds histogram$' "$TMP/body" || fai
 expect_status 200 "$U/verify" -H @"$(bearer "$GOOD")" -H 'X-Forwarded-For: 192.0.2.7'
 expect_body '"address":"127.0.0.1"'
 
+# --- address ranges are checked against the client address: the peer's
+# here (loopback), a trusted proxy's X-Forwarded-For below
+create_token --owner erin --label near --allow-from 127.0.0.0/8,::1
+NEAR=$TOK
+create_token --owner frank --label far --allow-from 192.0.2.0/24
+FAR=$TOK
+expect_status 200 "$U/verify" -H @"$(bearer "$NEAR")"
+expect_header "^X-Token-Owner: erin"
+expect_status 403 "$U/verify" -H @"$(bearer "$FAR")"
+expect_header 'error="insufficient_scope"'
+expect_body '"reason":"address"'
+no_header '^X-Token-Owner'
+expect_status 403 "$U/verify" -H @"$(bearer "$FAR")" -H 'X-Forwarded-For: 192.0.2.7'
+# a use limit is counted by serve, and then used up
+create_token --owner gina --label twice --max-uses 2
+TWICE=$TOK TWICE_ID=$TOK_ID
+expect_status 200 "$U/verify" -H @"$(bearer "$TWICE")"
+expect_status 200 "$U/verify" -H @"$(bearer "$TWICE")"
+expect_status 401 "$U/verify" -H @"$(bearer "$TWICE")"
+expect_body '"reason":"used-up"'
+[ "$(sql "select uses from tokenadm.tokens where id = '$TWICE_ID'")" = 2 ] || fail "serve did not count the uses"
+
 # --- SIGHUP reloads: allow the query token, trust loopback as a proxy, move
 # the auth path; a broken file keeps the old configuration
 CONF=$TMP/tokenadm.toml
@@ -121,6 +143,12 @@ expect_status 200 "$U/auth" -H @"$(bearer "$GOOD")" -H 'X-Real-IP: 192.0.2.8'
 expect_body '"address":"192.0.2.8"'
 expect_status 200 "$U/auth" -H @"$(bearer "$GOOD")" -H 'X-Forwarded-For: garbage'
 expect_body '"address":null'
+expect_status 200 "$U/auth" -H @"$(bearer "$FAR")" -H 'X-Forwarded-For: 192.0.2.7'
+expect_header "^X-Token-Owner: frank"
+expect_status 403 "$U/auth" -H @"$(bearer "$FAR")" -H 'X-Real-IP: 198.51.100.1'
+expect_body '"reason":"address"'
+expect_status 403 "$U/auth" -H @"$(bearer "$NEAR")" -H 'X-Forwarded-For: garbage'
+expect_body '"reason":"address"'
 printf '[serve]\nauth_path = "/v2"\n' >"$CONF"
 kill -HUP "$SERVE_PID"
 for _ in $(seq 50); do grep -q 'reloaded' "$LOG" && break; sleep 0.1; done

@@ -131,11 +131,15 @@ public:
   // (coalescing: a server answers requests that arrive together this way).
   // Answers are in input order; malformed ones never reach the database.
   // A rotated-out token in its overlap is accepted and flagged in the
-  // audit trail, as by verify(). Never throws for a rejection or a
-  // database failure.
+  // audit trail, as by verify(). `addresses`, when not empty, has each
+  // token's client address ("" for none), checked as verify() checks its
+  // `address`; a bad one is answered "malformed". Never throws for a
+  // rejection or a database failure. Results carry no message but for
+  // failures (the reason stands for it).
   std::vector<VerifyResult> verify_many(const std::vector<std::string>& tokens,
                                         std::optional<std::string> role = {},
-                                        std::optional<std::string> scope = {});
+                                        std::optional<std::string> scope = {},
+                                        const std::vector<std::string>& addresses = {});
 
   // Can a connection be had, and is the schema the one this build needs?
   // reason is empty when ok, else "unavailable", "schema" or "error".
