@@ -325,8 +325,14 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
     " want as (select id, count(*) as n,"
     "  (array_agg(addr order by ord desc) filter (where addr is not null))[1] as addr"
     "  from req group by id),"
+    // The conditions are checked again on the row as locked (FOR UPDATE
+    // re-reads a row changed meanwhile): one revoked, expired or suspended
+    // since the lookup is not written, and a use it would count is refused.
     " lk as (select t.id, t.uses, t.max_uses, t.last_used_at from tokenadm.tokens t"
-    "  where t.id in (select id from want) and " + k_write_due + " for update),"
+    "  where t.id in (select id from want) and " + k_write_due +
+    "  and (t.revoked_at is null or t.revoked_at > now())"
+    "  and (t.expires_at is null or t.expires_at > now()) and t.suspended_at is null"
+    "  for update),"
     " upd as (update tokenadm.tokens u set uses = case when lk.max_uses is null then u.uses"
     "  else least(lk.max_uses, lk.uses + want.n) end, last_used_at = now(),"
     "  used_from = " + used_from_sql("u", "want.addr") +

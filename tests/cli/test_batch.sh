@@ -150,4 +150,20 @@ print(body + s)')
   = "revoked=$revoked_id unknown=ZZZZZZZZZZ " ] || fail "folded rows carry the wrong ids: $(sql "select reason, token_id from tokenadm.audit where action = 'verify-failed'" | tr '\n' ' ')"
 run_token 2 verify --batch --format json </dev/null
 expect_one_line_err
+
+# A use-limited token revoked while its use is being counted: the lookup
+# saw it live, the count waits for the revoke's row lock, then sees the row
+# revoked: refused, and no use counted on the revoked row.
+create_token --owner racer --label r --max-uses 5
+RACE=$TOK RACE_ID=$TOK_ID
+"$PGBIN/psql" -X -q -d "$DB" -c "begin; update tokenadm.tokens set revoked_at = now() where id = '$RACE_ID'; select pg_sleep(2); commit;" >/dev/null &
+locker=$!
+for _ in $(seq 50); do
+  [ "$(sql "select count(*) from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'tokens' and l.mode = 'RowExclusiveLock' and l.pid <> pg_backend_pid()")" != 0 ] && break
+  sleep 0.1
+done
+run_token 0 verify --batch <<<"$RACE"
+wait "$locker"
+grep -q '^ok ' "$TMP/out" && fail "a token revoked during its counted use was accepted"
+[ "$(sql "select uses from tokenadm.tokens where id = '$RACE_ID'")" = 0 ] || fail "a use was counted on a revoked row"
 pass
