@@ -113,6 +113,29 @@ Lookup lookup(MHD_Connection* c, MHD_ValueKind kind, const char* name)
   return l;
 }
 
+// A header's lines joined with ", " in the order they came (RFC 9110 5.3:
+// a proxy may add its own line rather than append to the client's), or
+// none when it is absent.
+std::optional<std::string> joined_values(MHD_Connection* c, const char* name)
+{
+  struct Joined {
+    const char* name;
+    std::optional<std::string> value;
+  } j{name, std::nullopt};
+  MHD_get_connection_values(
+    c, MHD_HEADER_KIND,
+    [](void* cls, MHD_ValueKind, const char* key, const char* value) -> MHD_Result {
+      auto* j = static_cast<Joined*>(cls);
+      if (key != nullptr && ::strcasecmp(key, j->name) == 0) {
+        j->value = j->value ? *j->value + ", " + (value == nullptr ? "" : value)
+                            : std::string(value == nullptr ? "" : value);
+      }
+      return MHD_YES;
+    },
+    &j);
+  return j.value;
+}
+
 } // namespace
 
 struct Server::Impl {
@@ -265,39 +288,55 @@ struct Server::Impl {
     if (!trusted) {
       return peer;
     }
-    const auto xff = lookup(c, MHD_HEADER_KIND, "X-Forwarded-For");
-    if (xff.count >= 1) {
-      // Only the first header line is read; proxies append to one line.
-      std::string list = xff.value;
-      std::optional<std::string> last;
-      std::size_t end = list.size();
-      while (end > 0) {
-        const auto comma = list.rfind(',', end - 1);
-        const auto begin = comma == std::string::npos ? 0 : comma + 1;
-        auto item = list.substr(begin, end - begin);
-        item.erase(0, item.find_first_not_of(" \t"));
-        item.erase(item.find_last_not_of(" \t") + 1);
-        const auto parsed = net::parse_address(item);
-        if (!parsed) {
-          return std::nullopt; // garbage where an address should be: none
-        }
-        if (!is_proxy(item, s)) {
-          return item;
-        }
-        last = item;
-        if (comma == std::string::npos) {
-          break;
-        }
-        end = comma;
-      }
-      return last; // every hop is a proxy: the first one
-    }
+    const auto xff = joined_values(c, "X-Forwarded-For");
     const auto real = lookup(c, MHD_HEADER_KIND, "X-Real-IP");
-    if (real.count == 1) {
-      std::string v = real.value;
-      return net::parse_address(v) ? std::optional<std::string>(v) : std::nullopt;
+    if (!xff && real.count == 0) {
+      return peer;
     }
-    return peer;
+    std::optional<std::string> by_real;
+    if (real.count == 1 && net::parse_address(real.value)) {
+      by_real = real.value;
+    }
+    if (!xff) {
+      return by_real;
+    }
+    const auto by_xff = forwarded_client(*xff, s);
+    // Both: a proxy may set either one and pass the client's own other one
+    // on, so they must name the same client (nginx's X-Real-IP $remote_addr
+    // is what ends its X-Forwarded-For); else there is no address, and a
+    // token bound to address ranges is refused.
+    if (real.count != 0) {
+      return by_xff && by_real && *by_xff == *by_real ? by_xff : std::nullopt;
+    }
+    return by_xff;
+  }
+
+  // X-Forwarded-For's client: the last entry that is not itself a trusted
+  // proxy (every hop is one: the first). Garbage where an address should be
+  // gives none.
+  static std::optional<std::string> forwarded_client(const std::string& list, const Settings& s)
+  {
+    std::optional<std::string> last;
+    std::size_t end = list.size();
+    while (end > 0) {
+      const auto comma = list.rfind(',', end - 1);
+      const auto begin = comma == std::string::npos ? 0 : comma + 1;
+      auto item = list.substr(begin, end - begin);
+      item.erase(0, item.find_first_not_of(" \t"));
+      item.erase(item.find_last_not_of(" \t") + 1);
+      if (!net::parse_address(item)) {
+        return std::nullopt;
+      }
+      if (!is_proxy(item, s)) {
+        return item;
+      }
+      last = item;
+      if (comma == std::string::npos) {
+        break;
+      }
+      end = comma;
+    }
+    return last;
   }
 
   static bool is_proxy(const std::string& address, const Settings& s)

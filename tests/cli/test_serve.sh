@@ -149,6 +149,18 @@ expect_status 403 "$U/auth" -H @"$(bearer "$FAR")" -H 'X-Real-IP: 198.51.100.1'
 expect_body '"reason":"address"'
 expect_status 403 "$U/auth" -H @"$(bearer "$NEAR")" -H 'X-Forwarded-For: garbage'
 expect_body '"reason":"address"'
+# a second X-Forwarded-For line (a proxy that adds its own) is read too
+expect_status 403 "$U/auth" -H @"$(bearer "$FAR")" -H 'X-Forwarded-For: 192.0.2.7' -H 'X-Forwarded-For: 198.51.100.1'
+expect_body '"reason":"address"'
+expect_status 200 "$U/auth" -H @"$(bearer "$GOOD")" -H 'X-Forwarded-For: 192.0.2.7' -H 'X-Forwarded-For: 198.51.100.1'
+expect_body '"address":"198.51.100.1"'
+# X-Forwarded-For and X-Real-IP must name the same client, else none
+expect_status 403 "$U/auth" -H @"$(bearer "$FAR")" -H 'X-Forwarded-For: 192.0.2.7' -H 'X-Real-IP: 198.51.100.1'
+expect_body '"reason":"address"'
+expect_status 200 "$U/auth" -H @"$(bearer "$GOOD")" -H 'X-Forwarded-For: 192.0.2.7' -H 'X-Real-IP: 198.51.100.1'
+expect_body '"address":null'
+expect_status 200 "$U/auth" -H @"$(bearer "$FAR")" -H 'X-Forwarded-For: 203.0.113.5, 192.0.2.7' -H 'X-Real-IP: 192.0.2.7'
+expect_body '"address":"192.0.2.7"'
 printf '[serve]\nauth_path = "/v2"\n' >"$CONF"
 kill -HUP "$SERVE_PID"
 for _ in $(seq 50); do grep -q 'reloaded' "$LOG" && break; sleep 0.1; done
