@@ -139,9 +139,7 @@ bool touch_verified(Db& db, const std::string& id, const std::vector<StoredDiges
       const auto r = tx.exec_params(
         "update tokenadm.tokens t set uses = t.uses + (t.max_uses is not null)::int,"
         " last_used_at = now(), used_from = " + used_from_sql("t", "$3::inet") +
-        " where t.id = $1 and t.digest = any($2::text[])"
-        " and (t.revoked_at is null or t.revoked_at > now())"
-        " and (t.expires_at is null or t.expires_at > now())"
+        " where t.id = $1 and t.digest = any($2::text[]) and " + k_active_sql +
         " and t.suspended_at is null and " + k_address_ok + " and " + k_write_due +
         " and (t.max_uses is null or t.uses < t.max_uses)"
         " returning t.max_uses is not null",
@@ -329,10 +327,8 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
     // re-reads a row changed meanwhile): one revoked, expired or suspended
     // since the lookup is not written, and a use it would count is refused.
     " lk as (select t.id, t.uses, t.max_uses, t.last_used_at from tokenadm.tokens t"
-    "  where t.id in (select id from want) and " + k_write_due +
-    "  and (t.revoked_at is null or t.revoked_at > now())"
-    "  and (t.expires_at is null or t.expires_at > now()) and t.suspended_at is null"
-    "  for update),"
+    "  where t.id in (select id from want) and " + k_write_due + " and " + k_active_sql +
+    "  and t.suspended_at is null for update),"
     " upd as (update tokenadm.tokens u set uses = case when lk.max_uses is null then u.uses"
     "  else least(lk.max_uses, lk.uses + want.n) end, last_used_at = now(),"
     "  used_from = " + used_from_sql("u", "want.addr") +
