@@ -90,8 +90,10 @@ struct Request {
 struct Lookup {
   const char* name;
   bool headers;
+  bool join = false; // also keep every value in `joined`
   const char* value = nullptr;
   int count = 0;
+  std::string joined{}; // the values, ", "-joined in the order they came
 };
 
 MHD_Result collect(void* cls, MHD_ValueKind, const char* key, const char* value)
@@ -99,41 +101,24 @@ MHD_Result collect(void* cls, MHD_ValueKind, const char* key, const char* value)
   auto* l = static_cast<Lookup*>(cls);
   if (key != nullptr
       && (l->headers ? ::strcasecmp(key, l->name) == 0 : std::strcmp(key, l->name) == 0)) {
+    const char* v = value == nullptr ? "" : value;
     if (l->count++ == 0) {
-      l->value = value == nullptr ? "" : value;
+      l->value = v;
+    }
+    if (l->join) {
+      l->joined.append(l->count > 1 ? ", " : "").append(v);
     }
   }
   return MHD_YES;
 }
 
-Lookup lookup(MHD_Connection* c, MHD_ValueKind kind, const char* name)
+// `join`: a header's lines are also joined (RFC 9110 5.3: a proxy may add
+// its own line rather than append to the client's).
+Lookup lookup(MHD_Connection* c, MHD_ValueKind kind, const char* name, bool join = false)
 {
-  Lookup l{name, kind == MHD_HEADER_KIND};
+  Lookup l{name, kind == MHD_HEADER_KIND, join};
   MHD_get_connection_values(c, kind, collect, &l);
   return l;
-}
-
-// A header's lines joined with ", " in the order they came (RFC 9110 5.3:
-// a proxy may add its own line rather than append to the client's), or
-// none when it is absent.
-std::optional<std::string> joined_values(MHD_Connection* c, const char* name)
-{
-  struct Joined {
-    const char* name;
-    std::optional<std::string> value;
-  } j{name, std::nullopt};
-  MHD_get_connection_values(
-    c, MHD_HEADER_KIND,
-    [](void* cls, MHD_ValueKind, const char* key, const char* value) -> MHD_Result {
-      auto* j = static_cast<Joined*>(cls);
-      if (key != nullptr && ::strcasecmp(key, j->name) == 0) {
-        j->value = j->value ? *j->value + ", " + (value == nullptr ? "" : value)
-                            : std::string(value == nullptr ? "" : value);
-      }
-      return MHD_YES;
-    },
-    &j);
-  return j.value;
 }
 
 } // namespace
@@ -288,19 +273,19 @@ struct Server::Impl {
     if (!trusted) {
       return peer;
     }
-    const auto xff = joined_values(c, "X-Forwarded-For");
+    const auto xff = lookup(c, MHD_HEADER_KIND, "X-Forwarded-For", true);
     const auto real = lookup(c, MHD_HEADER_KIND, "X-Real-IP");
-    if (!xff && real.count == 0) {
+    if (xff.count == 0 && real.count == 0) {
       return peer;
     }
     std::optional<std::string> by_real;
     if (real.count == 1 && net::parse_address(real.value)) {
       by_real = real.value;
     }
-    if (!xff) {
+    if (xff.count == 0) {
       return by_real;
     }
-    const auto by_xff = forwarded_client(*xff, s);
+    const auto by_xff = forwarded_client(xff.joined, s);
     // Both: a proxy may set either one and pass the client's own other one
     // on, so they must name the same client (nginx's X-Real-IP $remote_addr
     // is what ends its X-Forwarded-For); else there is no address, and a
