@@ -378,6 +378,7 @@ void apply_file(Config& cfg, const std::string& path)
                    {"max_header_size", num(sv.max_header_size, "max_header_size", 1024, 1048576)},
                    {"pool_size", num(sv.pool_size, "pool_size", 1, 256)},
                    {"drain_timeout", num(sv.drain_timeout, "drain_timeout", 0, 3600)},
+                   {"cache_ttl", num(sv.cache_ttl, "cache_ttl", 0, 3600)},
                  });
        }},
     });
@@ -638,6 +639,7 @@ std::vector<ShownSetting> show_config(const Config& cfg, const std::string& effe
      src("serve.max_header_size")},
     {"serve.pool_size", std::to_string(cfg.serve.pool_size), src("serve.pool_size")},
     {"serve.drain_timeout", std::to_string(cfg.serve.drain_timeout), src("serve.drain_timeout")},
+    {"serve.cache_ttl", std::to_string(cfg.serve.cache_ttl), src("serve.cache_ttl")},
   };
 }
 

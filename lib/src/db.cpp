@@ -29,6 +29,18 @@ std::string first_line_scrubbed(Db& db, const std::string& message)
   return msg;
 }
 
+bool direct_session(Db& db, pqxx::transaction_base& tx)
+{
+  PGconn* const raw = db.impl().conn.raw();
+  const char* port = raw != nullptr ? PQport(raw) : nullptr;
+  const char* addr = raw != nullptr ? PQhostaddr(raw) : nullptr;
+  return port != nullptr && addr != nullptr
+         && tx.exec_params("select current_setting('port') = $1"
+                           " and inet_server_addr() is not distinct from nullif($2, '')::inet",
+                           std::string(port), std::string(addr))[0][0]
+              .as<bool>();
+}
+
 pqxx::result exec_reused(Db& db, pqxx::nontransaction& tx, const std::string& sql,
                          const std::string& arg)
 {
@@ -37,14 +49,7 @@ pqxx::result exec_reused(Db& db, pqxx::nontransaction& tx, const std::string& sq
   const std::pair<unsigned long, int> session{im.conn.session(),
                                               raw != nullptr ? PQbackendPID(raw) : 0};
   if (im.session != session) {
-    const char* port = raw != nullptr ? PQport(raw) : nullptr;
-    const char* addr = raw != nullptr ? PQhostaddr(raw) : nullptr;
-    const bool direct =
-      port != nullptr && addr != nullptr
-      && tx.exec_params("select current_setting('port') = $1"
-                        " and inet_server_addr() is not distinct from nullif($2, '')::inet",
-                        std::string(port), std::string(addr))[0][0]
-           .as<bool>();
+    const bool direct = direct_session(db, tx);
     im.prepared.clear();
     im.direct = direct;
     im.session = session;

@@ -160,17 +160,21 @@ void optional_write(Db& db, F&& f)
   });
 }
 
+// Is the session with PostgreSQL itself, not with a pooler such as
+// pgbouncer (which in transaction mode hands each transaction to any
+// server connection)? It is when the server sees the address and port it
+// was reached at (its own `port` setting, and inet_server_addr() the
+// address connected to, or both a Unix socket); through a pooler or any
+// proxy they differ.
+bool direct_session(Db& db, pqxx::transaction_base& tx);
+
 // Runs `sql`, a statement whose one parameter $1 is `arg`, prepared once a
 // session: PostgreSQL then plans it once, not at every run (planning is
-// half a small lookup's server time). Only with PostgreSQL itself: a pooler
-// such as pgbouncer, which in transaction mode hands each transaction to
-// any server connection, must not be left named statements. The session
-// counts as direct when the server sees the address and port it was
-// reached at (its own `port` setting, and inet_server_addr() the address
-// connected to, or both a Unix socket); through a pooler or any proxy they
-// differ. Should one pass as direct anyway, a statement missing from (or
-// already on) the server connection, or one whose result changed shape
-// under it, sends the session back to unprepared statements. Statements
+// half a small lookup's server time). Only with PostgreSQL itself (see
+// direct_session): a pooler must not be left named statements. Should one
+// pass as direct anyway, a statement missing from (or already on) the
+// server connection, or one whose result changed shape under it, sends the
+// session back to unprepared statements. Statements
 // are named by a digest of their text: a name found prepared is the same
 // text. `arg` (the ids looked up) is public: it shows in the server's view
 // of the statement.

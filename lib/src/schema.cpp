@@ -11,7 +11,7 @@ namespace {
 
 // Migration N (1-based) takes the schema from version N-1 to N. Append only:
 // a released migration is never edited.
-constexpr std::array<const char*, 7> k_migrations{{
+constexpr std::array<const char*, 8> k_migrations{{
   R"sql(
 create table tokenadm.tokens (
   id            text primary key,
@@ -115,6 +115,29 @@ alter table tokenadm.tokens set (fillfactor = 80);
   R"sql(
 comment on table tokenadm.schema_version is
   'The migrations applied. tokenadm.schema_version_now() returns the latest.';
+)sql",
+  // 8: a change to what a verify answers from is announced on the channel
+  // tokenadm_tokens (NOTIFY, delivered at commit), for caches of accepted
+  // tokens (token serve's serve.cache_ttl) to drop what they hold. Fired by
+  // any statement that deletes rows or sets one of the columns a verify
+  // reads, whoever runs it (revoke, suspend, rotate, ensure, prune, SQL by
+  // hand); not by a verify's own update (last_used_at, uses, used_from),
+  // nor by an insert (a cache holds no answer for a token not yet there).
+  // Once per statement, not per row; NOTIFY folds repeats in a transaction.
+  // A later migration that alters the type of a listed column must drop the
+  // trigger first (PostgreSQL refuses, naming it), and create it again.
+  R"sql(
+create or replace function tokenadm.tokens_changed() returns trigger language plpgsql as $$
+begin
+  perform pg_notify('tokenadm_tokens', '');
+  return null;
+end
+$$;
+drop trigger if exists tokens_changed on tokenadm.tokens;
+create trigger tokens_changed
+  after update of id, digest, hash_alg, key_id, owner, roles, scopes, expires_at, revoked_at,
+    replaced_by, allow_from, max_uses, suspended_at or delete or truncate
+  on tokenadm.tokens for each statement execute function tokenadm.tokens_changed();
 )sql",
 }};
 

@@ -1,7 +1,9 @@
 #include "tokenadm/server.hpp"
 
 #include "net.hpp"
+#include "serve_cache.hpp"
 #include "server_metrics.hpp"
+#include "verifier_internals.hpp"
 #include "tokenadm/errors.hpp"
 #include "tokenadm/store.hpp"
 #include "tokenadm/token.hpp"
@@ -47,9 +49,11 @@ struct Settings {
   std::vector<net::Cidr> proxies;
   bool trust_unix = false;
   bool allow_query_token = false;
+  std::shared_ptr<Verifier> verifier;
+  std::shared_ptr<ServeCache> cache; // none when serve.cache_ttl is 0
 };
 
-std::shared_ptr<const Settings> make_settings(const ServeConfig& sc)
+std::shared_ptr<Settings> make_settings(const ServeConfig& sc)
 {
   auto s = std::make_shared<Settings>();
   s->auth_path = sc.auth_path;
@@ -80,6 +84,7 @@ struct Request {
   std::optional<std::string> role;
   std::optional<std::string> scope;
   std::optional<std::string> address;
+  std::string cache_key; // when there is a cache
   VerifyResult result;
   Verifier::Health health;
   Clock::time_point start = Clock::now();
@@ -125,16 +130,22 @@ Lookup lookup(MHD_Connection* c, MHD_ValueKind kind, const char* name, bool join
 
 struct Server::Impl {
   Impl(const Config& config, ServerOptions opts)
-    : options(std::move(opts)), limits(config.serve), settings(make_settings(config.serve)),
-      verifier(make_verifier(config))
+    : options(std::move(opts)), limits(config.serve), settings(make(config))
   {
   }
 
-  std::shared_ptr<Verifier> make_verifier(const Config& config) const
+  std::shared_ptr<const Settings> make(const Config& config) const
   {
+    auto s = make_settings(config.serve);
     auto vo = options.verifier;
     vo.pool_size = static_cast<std::size_t>(config.serve.pool_size);
-    return std::make_shared<Verifier>(config, vo);
+    s->verifier = std::make_shared<Verifier>(config, vo);
+    const int ttl = options.cache_ttl.value_or(config.serve.cache_ttl);
+    if (ttl > 0) {
+      s->cache = std::make_shared<ServeCache>(std::chrono::seconds(ttl), s->verifier,
+                                              [this](const std::string& line) { log(line); });
+    }
+    return s;
   }
 
   void log(const std::string& line) const
@@ -149,10 +160,10 @@ struct Server::Impl {
     const std::lock_guard lock(swap_mutex);
     return settings;
   }
-  std::shared_ptr<Verifier> current_verifier() const
+  std::string metrics_text() const
   {
-    const std::lock_guard lock(swap_mutex);
-    return verifier;
+    const auto s = current_settings();
+    return metrics.text(s->verifier->stats(), s->cache ? s->cache->stats() : CacheStats{});
   }
 
   // --- HTTP side (MHD threads): never waits for the database.
@@ -193,8 +204,7 @@ struct Server::Impl {
       if (!get) {
         return respond(*req, 405, {{"error", "method_not_allowed"}});
       }
-      return respond_text(*req, 200, metrics.text(current_verifier()->stats()),
-                          "text/plain; version=0.0.4; charset=utf-8");
+      return respond_text(*req, 200, metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
     }
     if (url != s->auth_path) {
       return respond(*req, 404, {{"error", "not_found"}});
@@ -257,6 +267,16 @@ struct Server::Impl {
         return deny(req, "missing"); // another scheme (Basic ...): no Bearer credentials
       }
       return deny(req, e.reason());
+    }
+    if (s.cache) {
+      req.cache_key = ServeCache::key(req.token, req.role, req.scope, req.address);
+      if (auto hit = s.cache->find(req.cache_key)) {
+        req.token.clear();
+        req.result.ok = true;
+        req.result.id = std::move(hit->id);
+        req.result.owner = std::move(hit->owner);
+        return answer_verify(req);
+      }
     }
     return enqueue(req);
   }
@@ -563,7 +583,12 @@ struct Server::Impl {
 
   void run_batch(std::vector<Request*>& batch)
   {
-    const auto v = current_verifier();
+    const auto s = current_settings();
+    auto& v = s->verifier;
+    // Taken before the lookups: an answer is kept only if no change to
+    // tokens was heard since (see ServeCache).
+    const auto generation = s->cache ? s->cache->generation() : std::nullopt;
+    const auto started = Clock::now();
     // Requests with the same role and scope share one lookup, each with its
     // own client address; a lone request takes the same statement (it is
     // cheaper to plan than verify()'s, and prepared once a session).
@@ -587,8 +612,14 @@ struct Server::Impl {
         tokens.push_back(std::move(r->token));
         addresses.push_back(r->address.value_or(""));
       }
-      auto results = v->verify_many(tokens, key.first, key.second, addresses);
+      std::vector<double> cacheable;
+      auto results = VerifierInternals::verify_many(*v, tokens, key.first, key.second, addresses,
+                                                    generation ? &cacheable : nullptr);
       for (std::size_t i = 0; i < reqs.size(); ++i) {
+        if (generation && results[i].ok) {
+          s->cache->keep(*generation, started, reqs[i]->cache_key,
+                         {results[i].id, results[i].owner}, cacheable[i]);
+        }
         reqs[i]->result = std::move(results[i]);
       }
     }
@@ -618,7 +649,6 @@ struct Server::Impl {
   const ServeConfig limits;
   mutable std::mutex swap_mutex;
   std::shared_ptr<const Settings> settings;
-  std::shared_ptr<Verifier> verifier;
 
   std::vector<net::Listener> listeners;
   std::vector<MHD_Daemon*> daemons;
@@ -782,11 +812,14 @@ std::vector<std::string> Server::addresses() const
 
 void Server::reload(const Config& config)
 {
-  auto s = make_settings(config.serve);
-  auto v = m_impl->make_verifier(config);
-  const std::lock_guard lock(m_impl->swap_mutex);
-  m_impl->settings = std::move(s);
-  m_impl->verifier = std::move(v);
+  auto s = m_impl->make(config);
+  {
+    const std::lock_guard lock(m_impl->swap_mutex);
+    std::swap(m_impl->settings, s);
+  }
+  if (s->cache) {
+    s->cache->stop(); // lookups in flight keep nothing in it
+  }
 }
 
 bool Server::drain(int timeout_seconds)
@@ -828,6 +861,9 @@ bool Server::drain(int timeout_seconds)
     t.join();
   }
   im.dispatchers.clear();
+  if (const auto s = im.current_settings(); s->cache) {
+    s->cache->stop();
+  }
   {
     const std::lock_guard lock(im.watch_mutex);
     im.watch_stop = true;
@@ -849,7 +885,7 @@ bool Server::drain(int timeout_seconds)
 
 std::string Server::metrics() const
 {
-  return m_impl->metrics.text(m_impl->current_verifier()->stats());
+  return m_impl->metrics_text();
 }
 
 } // namespace tokenadm

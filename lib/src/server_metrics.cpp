@@ -37,7 +37,7 @@ void ServerMetrics::timed_out()
   ++m_timeouts;
 }
 
-std::string ServerMetrics::text(const Verifier::Stats& pool) const
+std::string ServerMetrics::text(const Verifier::Stats& pool, const CacheStats& cache) const
 {
   const std::lock_guard lock(m_mutex);
   std::string out;
@@ -92,6 +92,25 @@ std::string ServerMetrics::text(const Verifier::Stats& pool) const
        "request in time.");
   line("# TYPE tokenadm_http_request_timeouts_total counter");
   line("tokenadm_http_request_timeouts_total " + std::to_string(m_timeouts));
+  // One metric without labels.
+  auto single = [&](const std::string& name, const char* type, const std::string& help,
+                    std::uint64_t value) {
+    line("# HELP " + name + " " + help);
+    line("# TYPE " + name + " " + type);
+    line(name + " " + std::to_string(value));
+  };
+  single("tokenadm_cache_enabled", "gauge", "1 when serve.cache_ttl is set.", cache.enabled);
+  single("tokenadm_cache_listening", "gauge",
+         "1 while changes to tokens are listened for (answers are kept only then).",
+         cache.listening);
+  single("tokenadm_cache_hits_total", "counter", "Verify requests answered from the cache.",
+         cache.hits);
+  single("tokenadm_cache_misses_total", "counter",
+         "Verify requests the cache could not answer.", cache.misses);
+  single("tokenadm_cache_flushes_total", "counter",
+         "Times every kept answer was dropped (a change to tokens heard, or the cache full).",
+         cache.flushes);
+  single("tokenadm_cache_entries", "gauge", "Answers kept.", cache.entries);
   return out;
 }
 

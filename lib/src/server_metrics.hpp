@@ -12,6 +12,16 @@
 
 namespace tokenadm {
 
+// The cache of accepted tokens (serve_cache.hpp), when serve.cache_ttl is set.
+struct CacheStats {
+  bool enabled = false;
+  bool listening = false; // answers are kept only while this holds
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::uint64_t flushes = 0; // everything dropped: a change heard, or full
+  std::size_t entries = 0;
+};
+
 class ServerMetrics {
 public:
   using Clock = std::chrono::steady_clock;
@@ -26,7 +36,7 @@ public:
   // A connection closed for not sending its request in time.
   void timed_out();
 
-  std::string text(const Verifier::Stats& pool) const;
+  std::string text(const Verifier::Stats& pool, const CacheStats& cache) const;
 
 private:
   // Upper bounds in seconds; the last bucket is +Inf.

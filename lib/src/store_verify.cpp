@@ -9,6 +9,7 @@
 #include "tokenadm/token.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 
 namespace tokenadm {
@@ -307,7 +308,10 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
   // The batch's answers carry no messages: the revoked/expired times
   // (columns 7 and 8) are not formatted. Without legacy tokens the query
   // reads the id index alone (cheaper to plan and to run than an OR).
-  static const std::string batch_cols = verify_cols(false);
+  // Column 17: seconds until the row's answer changes by itself (null:
+  // never), for BatchAnswer::cacheable_for.
+  static const std::string batch_cols =
+    verify_cols(false) + ", extract(epoch from least(t.expires_at, t.revoked_at) - now())";
   const std::string sql = "select " + k_version_sql + ", " + batch_cols
                           + " from tokenadm.tokens t where t.id = any($1::text[])"
                           + (legacy_digests.empty() ? "" : " or t.digest = any($2::text[])");
@@ -418,6 +422,10 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
         a.ok = true;
         a.id = found_id;
         a.owner = row[2].c_str();
+        if (!limited && row[12].is_null()) {
+          a.cacheable_for = row[17].is_null() ? std::numeric_limits<double>::infinity()
+                                              : std::max(0.0, row[17].as<double>());
+        }
         if (effective.touch) {
           accepted.push_back({p.index, found_id, p.address, limited, !row[12].is_null()});
         }

@@ -1,5 +1,7 @@
 #include "tokenadm/verifier.hpp"
 
+#include "verifier_internals.hpp"
+
 #include "tokenadm/config.hpp"
 #include "tokenadm/db.hpp"
 #include "tokenadm/digest.hpp"
@@ -224,7 +226,20 @@ std::vector<VerifyResult> Verifier::verify_many(const std::vector<std::string>& 
                                                 std::optional<std::string> scope,
                                                 const std::vector<std::string>& addresses)
 {
+  return VerifierInternals::verify_many(*this, tokens, std::move(role), std::move(scope),
+                                        addresses, nullptr);
+}
+
+std::vector<VerifyResult> VerifierInternals::verify_many(
+  Verifier& v, const std::vector<std::string>& tokens, std::optional<std::string> role,
+  std::optional<std::string> scope, const std::vector<std::string>& addresses,
+  std::vector<double>* cacheable_for)
+{
+  auto& m_impl = v.m_impl;
   std::vector<VerifyResult> out(tokens.size());
+  if (cacheable_for != nullptr) {
+    cacheable_for->assign(tokens.size(), 0.0);
+  }
   if (!addresses.empty() && addresses.size() != tokens.size()) {
     throw UsageError("verify_many: one address per token, or none");
   }
@@ -261,6 +276,9 @@ std::vector<VerifyResult> Verifier::verify_many(const std::vector<std::string>& 
         if (req.role) {
           r.roles = {*req.role};
         }
+        if (cacheable_for != nullptr) {
+          (*cacheable_for)[slot[k]] = answers[k].cacheable_for;
+        }
       } else {
         r.reason = answers[k].reason;
         r.message = r.reason;
@@ -273,6 +291,11 @@ std::vector<VerifyResult> Verifier::verify_many(const std::vector<std::string>& 
     }
   }
   return out;
+}
+
+std::unique_ptr<Db> VerifierInternals::connect(const Verifier& v)
+{
+  return std::make_unique<Db>(v.m_impl->dsn, v.m_impl->connect_timeout);
 }
 
 Verifier::Health Verifier::check()

@@ -32,7 +32,7 @@ _token_options()
     import) echo "--help --owner --label --role --scope --expires-in --expires-at --no-expiry --allow-from --max-uses --from-gs --remove-plaintext --format" ;;
     audit) echo "--help --token --owner --action --since --until --limit --format" ;;
     notify) echo "--help --within --at --dry-run --format" ;;
-    serve) echo "--help --listen --no-touch --no-audit" ;;
+    serve) echo "--help --listen --cache-ttl --no-touch --no-audit" ;;
     config) echo "--help" ;;
     suspend | resume) echo "--help --owner --label --reason --yes --dry-run" ;;
     "config show") echo "--help --format" ;;
@@ -42,7 +42,7 @@ _token_options()
 }
 
 # Options whose next word is their value (global ones included).
-_token_value_options=" --dsn --verify-dsn --config --timeout --owner --label --role --scope --contact --meta --expires-in --expires-at --format --output --count --state --expiring-within --created-before --token-file --reason --overlap --older-than --token --action --since --until --limit --within --exclude --listen --allow-from --max-uses --from --used-from --unused-for --source --at --sort "
+_token_value_options=" --dsn --verify-dsn --config --timeout --owner --label --role --scope --contact --meta --expires-in --expires-at --format --output --count --state --expiring-within --created-before --token-file --reason --overlap --older-than --token --action --since --until --limit --within --exclude --listen --cache-ttl --allow-from --max-uses --from --used-from --unused-for --source --at --sort "
 
 # _token_values CMD OPTION: completes the value of OPTION into COMPREPLY.
 _token_values()

@@ -83,11 +83,11 @@ mkfifo "$TMP/fifo4"
 "$TOKEN" verify --batch --no-touch <"$TMP/fifo4" >"$TMP/live" 2>"$TMP/err" &
 vpid=$!
 for _ in $(seq 20); do [ -s "$TMP/live" ] && break; sleep 0.1; done
-sql "alter table tokenadm.tokens alter column owner type varchar(200)"
+sql "alter table tokenadm.tokens alter column uses type bigint"
 wait $vpid || fail "verify --batch exited non-zero after the prepared lookup changed shape"
 [ "$(cut -d' ' -f1 "$TMP/live" | tr '\n' ' ')" = "ok ok " ] || { cp "$TMP/live" "$TMP/out"; fail "answers after the prepared lookup changed shape"; }
 [ ! -s "$TMP/err" ] || fail "verify --batch wrote errors after the prepared lookup changed shape"
-sql "alter table tokenadm.tokens alter column owner type text"
+sql "alter table tokenadm.tokens alter column uses type integer"
 
 # The connection dropped between lines: one reconnect, answers go on.
 mkfifo "$TMP/fifo2"

@@ -113,4 +113,12 @@ run_token 0 notify --at 30d,1d --dry-run
   || fail "tokens.replaced_by is not indexed after the upgrade"
 sql "select array_to_string(reloptions, ',') from pg_class where oid = 'tokenadm.tokens'::regclass" \
   | grep -q 'fillfactor=80' || fail "tokens has no fillfactor after the upgrade"
+# Version 8: a change to what a verify reads is announced on tokenadm_tokens
+# (serve's cache listens); a verify's own write (last_used_at) is not.
+"$PGBIN/psql" -X -q -d "${DB}_v3" -c "listen tokenadm_tokens" \
+  -c "update tokenadm.tokens set last_used_at = now()" -c "select 1" >"$TMP/out" 2>&1
+! grep -q 'notification' "$TMP/out" || fail "a last_used_at update was announced"
+"$PGBIN/psql" -X -q -d "${DB}_v3" -c "listen tokenadm_tokens" \
+  -c "update tokenadm.tokens set suspended_at = null" -c "select 1" >"$TMP/out" 2>&1
+grep -q 'Asynchronous notification "tokenadm_tokens"' "$TMP/out" || fail "a change to tokens was not announced after the upgrade"
 pass

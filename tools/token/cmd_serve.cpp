@@ -18,6 +18,7 @@ namespace {
 
 struct ServeOptions {
   std::vector<std::string> listen;
+  std::optional<int> cache_ttl;
   bool no_touch = false;
   bool no_audit = false;
 };
@@ -60,6 +61,7 @@ tokenadm::ServerOptions server_options(const Globals& g, const ServeOptions& o,
   // Verification's own DSN (standbys, say): --verify-dsn here; the Verifier
   // finds TOKENADM_VERIFY_DSN and verify_dsn itself.
   so.verifier.verify_dsn = g.verify_dsn;
+  so.cache_ttl = o.cache_ttl;
   so.log = log_line;
   return so;
 }
@@ -122,6 +124,11 @@ Command setup_serve(CLI::App& app, Globals& g)
                   "HOST:PORT, [IPV6]:PORT or unix:/path to listen on; repeatable "
                   "(default serve.listen, 127.0.0.1:8099)")
     ->type_name("ADDR");
+  sub->add_option("--cache-ttl", o->cache_ttl,
+                  "Reuse an accepted token's answer for up to SECONDS, until a change to tokens "
+                  "is heard (default serve.cache_ttl, 0: never)")
+    ->type_name("SECONDS")
+    ->check(CLI::Range(0, 3600));
   add_write_flags(*sub, o->no_touch, o->no_audit);
   return {sub, [&g, o] { return run(g, *o); }};
 }

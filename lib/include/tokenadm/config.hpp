@@ -49,6 +49,7 @@ struct ServeConfig {
   int max_header_size = 8192;     // bytes of request line and headers
   int pool_size = 4;              // database connections
   int drain_timeout = 30;         // seconds SIGTERM waits for answers in flight
+  int cache_ttl = 0;              // seconds an accepted answer is reused; 0: none
 };
 
 struct Config {

@@ -24,6 +24,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,9 @@ struct ServerOptions {
   std::vector<int> inherited_fds;
   // touch and audit; pool_size is taken from config.serve.pool_size.
   VerifierOptions verifier;
+  // Seconds an accepted answer may be reused (a --cache-ttl flag); unset:
+  // config.serve.cache_ttl. 0: no cache.
+  std::optional<int> cache_ttl{};
   // One line per event (start, reload, database lost and back, stop).
   // Called from any thread; never given a token.
   std::function<void(const std::string&)> log;
@@ -62,9 +66,10 @@ public:
   // What is being listened on, with the real port when 0 was asked for.
   std::vector<std::string> addresses() const;
 
-  // Takes auth_path, trusted_proxies, allow_query_token and the database
-  // settings (dsn, digest, peppers, read_only, pool_size) from `config`;
-  // requests in flight finish with the old ones. The listening sockets and
+  // Takes auth_path, trusted_proxies, allow_query_token, cache_ttl and the
+  // database settings (dsn, digest, peppers, read_only, pool_size) from
+  // `config`; requests in flight finish with the old ones, and the cache
+  // starts empty. The listening sockets and
   // the limits stay as they were. Throws like the constructor, and then
   // changes nothing.
   void reload(const Config& config);

@@ -330,6 +330,11 @@ struct BatchAnswer {
   // when not: malformed checksum unknown revoked expired suspended address
   // forbidden used-up
   std::string reason;
+  // When ok: for how many more seconds the row, unchanged, gives the same
+  // answer (until it expires; infinity when it never does), as of the
+  // lookup. 0 when each use must reach the database: a use-limited token
+  // (each use is counted) or a rotated-out one (its use is flagged).
+  double cacheable_for = 0;
 };
 
 // Checks many tokens with one query (plus, unless req.touch is off, one

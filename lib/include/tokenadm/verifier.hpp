@@ -160,6 +160,7 @@ public:
   Stats stats() const;
 
 private:
+  friend struct VerifierInternals; // the library's own server (lib/src)
   struct Impl;
   std::unique_ptr<Impl> m_impl;
 };
