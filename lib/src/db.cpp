@@ -41,6 +41,18 @@ bool direct_session(Db& db, pqxx::transaction_base& tx)
               .as<bool>();
 }
 
+std::string server_endpoint(Db& db)
+{
+  PGconn* const raw = db.impl().conn.raw();
+  if (raw == nullptr || PQstatus(raw) != CONNECTION_OK) {
+    return {};
+  }
+  const auto text = [](const char* s) { return std::string(s == nullptr ? "" : s); };
+  // in_hot_standby: reported by PostgreSQL 14 and later, at no cost.
+  return text(PQhost(raw)) + " " + text(PQhostaddr(raw)) + " " + text(PQport(raw)) + " "
+         + text(PQparameterStatus(raw, "in_hot_standby"));
+}
+
 pqxx::result exec_reused(Db& db, pqxx::nontransaction& tx, const std::string& sql,
                          const std::string& arg)
 {

@@ -168,6 +168,11 @@ void optional_write(Db& db, F&& f)
 // proxy they differ.
 bool direct_session(Db& db, pqxx::transaction_base& tx);
 
+// The server the session is with, of those a multi-host DSN names: its
+// host (or socket directory), address and port as libpq connected to them.
+// Empty without a connection.
+std::string server_endpoint(Db& db);
+
 // Runs `sql`, a statement whose one parameter $1 is `arg`, prepared once a
 // session: PostgreSQL then plans it once, not at every run (planning is
 // half a small lookup's server time). Only with PostgreSQL itself (see

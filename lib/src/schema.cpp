@@ -124,12 +124,18 @@ comment on table tokenadm.schema_version is
   // hand); not by a verify's own update (last_used_at, uses, used_from),
   // nor by an insert (a cache holds no answer for a token not yet there).
   // Once per statement, not per row; NOTIFY folds repeats in a transaction.
-  // A later migration that alters the type of a listed column must drop the
-  // trigger first (PostgreSQL refuses, naming it), and create it again.
+  // ENABLE ALWAYS: also fired where session_replication_role is replica (a
+  // logical replication subscriber applying changes). The function names
+  // pg_notify in pg_catalog, whatever the caller's search_path. A later
+  // migration that alters the type of a listed column must drop the trigger
+  // first (PostgreSQL refuses, naming it), and create it again. Transactions
+  // that change tokens can no longer be PREPAREd (two-phase commit refuses
+  // NOTIFY).
   R"sql(
-create or replace function tokenadm.tokens_changed() returns trigger language plpgsql as $$
+create or replace function tokenadm.tokens_changed() returns trigger language plpgsql
+  set search_path = pg_catalog as $$
 begin
-  perform pg_notify('tokenadm_tokens', '');
+  perform pg_catalog.pg_notify('tokenadm_tokens', '');
   return null;
 end
 $$;
@@ -138,6 +144,7 @@ create trigger tokens_changed
   after update of id, digest, hash_alg, key_id, owner, roles, scopes, expires_at, revoked_at,
     replaced_by, allow_from, max_uses, suspended_at or delete or truncate
   on tokenadm.tokens for each statement execute function tokenadm.tokens_changed();
+alter table tokenadm.tokens enable always trigger tokens_changed;
 )sql",
 }};
 

@@ -6,6 +6,7 @@
 #include "verifier_internals.hpp"
 
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -18,12 +19,13 @@ namespace {
 
 // The channel migration 8's trigger notifies.
 constexpr const char* k_channel = "tokenadm_tokens";
-// At most this many answers are kept; when full, all are dropped.
+// At most this many answers are kept (about 200 bytes each); when full,
+// the expired ones go, and if that is not enough a tenth of the others.
 constexpr std::size_t k_max_entries = 100000;
-// The listening connection is checked with an empty query after this long
-// without traffic, and counts as lost if the answer takes longer than
-// k_probe_timeout: a connection that hangs silently (a network partition)
-// would otherwise leave revocations unheard.
+// The listening connection is checked (k_check_sql) this often, and counts
+// as lost if the answer takes longer than k_probe_timeout: a connection
+// that hangs silently (a network partition) would otherwise leave
+// revocations unheard.
 constexpr auto k_probe_every = std::chrono::seconds(5);
 constexpr auto k_probe_timeout = std::chrono::seconds(5);
 // Waits between attempts to listen again, doubling up to the second.
@@ -47,7 +49,13 @@ ServeCache::ServeCache(std::chrono::seconds ttl, std::shared_ptr<Verifier> verif
   if (::pipe2(m_wake, O_CLOEXEC | O_NONBLOCK) != 0) {
     throw Error("cache", "cannot make a pipe for the cache's listener");
   }
-  m_thread = std::thread([this] { listen_loop(); });
+  try {
+    m_thread = std::thread([this] { listen_loop(); });
+  } catch (...) {
+    ::close(m_wake[0]);
+    ::close(m_wake[1]);
+    throw;
+  }
 }
 
 ServeCache::~ServeCache()
@@ -76,12 +84,15 @@ std::string ServeCache::key(const std::string& token, const std::optional<std::s
                             const std::optional<std::string>& scope,
                             const std::optional<std::string>& address)
 {
-  // None of the parts can hold a NUL (they came from C strings); "none"
-  // and "" differ by the mark before each.
-  auto k = sha256_hex(token);
+  // One digest of the four, fixed in size whatever the scope's: none of
+  // the parts can hold a NUL (they came from C strings), and "none" and ""
+  // differ by the mark before each.
+  std::string all = token;
   for (const auto* part : {&role, &scope, &address}) {
-    k.append(1, '\0').append(part->has_value() ? "+" : "-").append(part->value_or(""));
+    all.append(1, '\0').append(part->has_value() ? "+" : "-").append(part->value_or(""));
   }
+  auto k = sha256_hex(all);
+  OPENSSL_cleanse(all.data(), all.size());
   return k;
 }
 
@@ -108,11 +119,11 @@ std::optional<std::uint64_t> ServeCache::generation()
   return m_listening ? std::optional(m_generation) : std::nullopt;
 }
 
-void ServeCache::keep(std::uint64_t gen, Clock::time_point started, const std::string& key,
-                      Hit hit, double cacheable_for)
+void ServeCache::keep(std::uint64_t gen, Clock::time_point started, const std::string& endpoint,
+                      const std::string& key, Hit hit, double cacheable_for)
 {
-  if (!(cacheable_for > 0)) {
-    return;
+  if (!(cacheable_for > 0) || key.empty()) {
+    return; // (no key: the request came before a reload that made the cache)
   }
   // From when the lookup started: the row's times are as of the database's
   // now(), which is later.
@@ -120,12 +131,18 @@ void ServeCache::keep(std::uint64_t gen, Clock::time_point started, const std::s
   const auto until = started + std::chrono::duration_cast<Clock::duration>(
                                  std::chrono::duration<double>(std::min(ttl, cacheable_for)));
   const std::lock_guard lock(m_mutex);
-  if (!m_listening || gen != m_generation || until <= Clock::now()) {
+  if (!m_listening || gen != m_generation || endpoint != m_endpoint || until <= Clock::now()) {
     return;
   }
   if (m_entries.size() >= k_max_entries) {
-    m_entries.clear();
-    ++m_flushes;
+    const auto now = Clock::now();
+    for (auto it = m_entries.begin(); it != m_entries.end();) {
+      it = it->second.until <= now ? m_entries.erase(it) : std::next(it);
+    }
+    for (auto it = m_entries.begin(); m_entries.size() > k_max_entries - k_max_entries / 10;) {
+      it = m_entries.erase(it);
+    }
+    ++m_evictions;
   }
   m_entries.insert_or_assign(key, Entry{std::move(hit), until});
 }
@@ -133,7 +150,7 @@ void ServeCache::keep(std::uint64_t gen, Clock::time_point started, const std::s
 CacheStats ServeCache::stats() const
 {
   const std::lock_guard lock(m_mutex);
-  return CacheStats{true, m_listening, m_hits, m_misses, m_flushes, m_entries.size()};
+  return CacheStats{true, m_listening, m_hits, m_misses, m_flushes, m_evictions, m_entries.size()};
 }
 
 void ServeCache::flush()
@@ -144,13 +161,53 @@ void ServeCache::flush()
   ++m_flushes;
 }
 
-void ServeCache::set_listening(bool on)
+void ServeCache::set_listening(bool on, std::string endpoint)
 {
   const std::lock_guard lock(m_mutex);
   m_listening = on;
+  m_endpoint = std::move(endpoint);
   m_entries.clear();
   ++m_generation;
 }
+
+namespace {
+
+// What the listening connection checks when it starts and then every
+// k_probe_every: that it is with the backend it says it is (not a pooler),
+// still listens, the trigger that notifies is there and fires always
+// (ENABLE ALWAYS; not disabled), and the table is the one it was (not
+// dropped and restored, which notifies nothing).
+const std::string k_check_sql =
+  std::string("select pg_backend_pid(), '") + k_channel
+  + "' in (select pg_listening_channels()), coalesce((select tgenabled::text from pg_catalog.pg_trigger"
+    " where tgrelid = 'tokenadm.tokens'::regclass and tgname = 'tokens_changed'), ''),"
+    " 'tokenadm.tokens'::regclass::oid::text";
+
+// Empty when the check's answer is good, else why not.
+std::string check_problem(PGconn* conn, const std::string& pid, const std::string& listening,
+                          const std::string& trigger, const std::string& table,
+                          const std::string& table_was)
+{
+  if (pid != std::to_string(PQbackendPID(conn))) {
+    return "the connection goes through a pooler or proxy, which cannot pass notifications on";
+  }
+  if (listening != "t") {
+    return std::string("the session no longer listens on ") + k_channel;
+  }
+  if (trigger.empty()) {
+    return "the trigger tokens_changed on tokenadm.tokens is missing: run token init";
+  }
+  if (trigger != "A") {
+    return "the trigger tokens_changed on tokenadm.tokens is disabled or not ENABLE ALWAYS: "
+           "alter table tokenadm.tokens enable always trigger tokens_changed";
+  }
+  if (!table_was.empty() && table != table_was) {
+    return "tokenadm.tokens was replaced";
+  }
+  return {};
+}
+
+} // namespace
 
 void ServeCache::listen_loop()
 {
@@ -160,7 +217,7 @@ void ServeCache::listen_loop()
     std::string why;
     try {
       const auto db = VerifierInternals::connect(*m_verifier);
-      guarded(*db, [&] {
+      const auto table = guarded(*db, [&] {
         pqxx::nontransaction tx(db->impl().conn);
         if (!direct_session(*db, tx)) {
           // In transaction mode, pgbouncer gives the LISTEN to one server
@@ -171,13 +228,21 @@ void ServeCache::listen_loop()
         // Named, for an admin reading pg_stat_activity.
         tx.exec("set application_name = 'tokenadm serve cache'");
         tx.exec(std::string("listen ") + k_channel);
+        const auto row = tx.exec(k_check_sql)[0];
+        const std::string oid = row[3].c_str();
+        const auto problem = check_problem(db->impl().conn.raw(), row[0].c_str(), row[1].c_str(),
+                                           row[2].c_str(), oid, oid);
+        if (!problem.empty()) {
+          throw Error("cache", problem);
+        }
+        return oid;
       });
-      set_listening(true);
+      set_listening(true, server_endpoint(*db));
       m_log("cache: on (serve.cache_ttl " + std::to_string(m_ttl.count())
             + " s); changes to tokens are heard on channel " + k_channel);
       last_why.clear();
       delay = k_retry_first;
-      watch(*db); // returns when stopping; throws when the connection fails
+      watch(*db, table); // returns when stopping; throws when the connection fails
       return;
     } catch (const std::exception& e) {
       why = e.what();
@@ -198,14 +263,14 @@ void ServeCache::listen_loop()
 }
 
 // Drops the cache at each notification, until told to stop (returns) or
-// the connection fails (throws).
-void ServeCache::watch(Db& db)
+// the connection fails or its check does (throws).
+void ServeCache::watch(Db& db, const std::string& table)
 {
   PGconn* const conn = db.impl().conn.raw();
   const auto lost = [](const std::string& what) {
     return DbError("lost the listening connection: " + what, "unavailable");
   };
-  auto quiet_since = Clock::now();
+  auto checked_at = Clock::now();
   std::optional<Clock::time_point> probe_sent;
   for (;;) {
     {
@@ -216,7 +281,7 @@ void ServeCache::watch(Db& db)
     }
     pollfd fds[2] = {{PQsocket(conn), POLLIN, 0}, {m_wake[0], POLLIN, 0}};
     const int timeout = millis_until(probe_sent ? *probe_sent + k_probe_timeout
-                                                : quiet_since + k_probe_every);
+                                                : checked_at + k_probe_every);
     const int n = ::poll(fds, 2, timeout);
     if (n < 0) {
       if (errno == EINTR) {
@@ -231,7 +296,7 @@ void ServeCache::watch(Db& db)
       if (probe_sent) {
         throw lost("no answer in " + std::to_string(k_probe_timeout.count()) + " s");
       }
-      if (PQsendQuery(conn, "") == 0) {
+      if (PQsendQuery(conn, k_check_sql.c_str()) == 0) {
         throw lost("cannot send");
       }
       probe_sent = Clock::now();
@@ -240,16 +305,20 @@ void ServeCache::watch(Db& db)
     if (PQconsumeInput(conn) == 0) {
       throw lost("the server closed it");
     }
-    quiet_since = Clock::now();
     if (probe_sent && PQisBusy(conn) == 0) {
+      std::string problem = "an unexpected answer to its check";
       while (PGresult* r = PQgetResult(conn)) {
-        const auto status = PQresultStatus(r);
-        PQclear(r);
-        if (status != PGRES_EMPTY_QUERY) {
-          throw lost("an unexpected answer");
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) == 4) {
+          problem = check_problem(conn, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
+                                  PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3), table);
         }
+        PQclear(r);
+      }
+      if (!problem.empty()) {
+        throw Error("cache", problem);
       }
       probe_sent.reset();
+      checked_at = Clock::now();
     }
     bool heard = false;
     while (PGnotify* note = PQnotifies(conn)) {

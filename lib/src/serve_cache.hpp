@@ -9,7 +9,9 @@
 // entry when it hears one. Answers are kept only while that connection is
 // up: when it is lost (or cannot be made: a pooler, a hot standby, which
 // cannot LISTEN), everything is dropped and nothing is kept until it is
-// back. A lookup that overlaps a notification keeps nothing (generations).
+// back. A lookup that overlaps a notification keeps nothing (generations),
+// nor one answered by another server than the one listened to (a standby
+// of a multi-host DSN may not have replayed a change already heard of).
 // An entry also ends when its token expires (or its rotation overlap does),
 // and is never made for a use-limited token (each use is counted) or a
 // rotated-out one (each use is flagged).
@@ -71,16 +73,19 @@ public:
   std::optional<std::uint64_t> generation();
   // Keeps an accepted answer found by a lookup that started at `started`
   // with generation `gen`, for cache_ttl or `cacheable_for` seconds,
-  // whichever is shorter; not if something changed since (or 0).
-  void keep(std::uint64_t gen, Clock::time_point started, const std::string& key, Hit hit,
-            double cacheable_for);
+  // whichever is shorter; not if something changed since (or 0), nor if
+  // the lookup was answered by another server than the one listened to
+  // (`endpoint`, see server_endpoint: a multi-host DSN's standby, whose
+  // replay may lag behind a change already heard of).
+  void keep(std::uint64_t gen, Clock::time_point started, const std::string& endpoint,
+            const std::string& key, Hit hit, double cacheable_for);
 
   CacheStats stats() const;
 
 private:
   void listen_loop();
-  void watch(Db& db);
-  void set_listening(bool on);
+  void watch(Db& db, const std::string& table);
+  void set_listening(bool on, std::string endpoint = {});
   void flush();
 
   struct Entry {
@@ -95,9 +100,11 @@ private:
   std::unordered_map<std::string, Entry> m_entries;
   std::uint64_t m_generation = 0;
   bool m_listening = false;
+  std::string m_endpoint; // the server listened to
   std::uint64_t m_hits = 0;
   std::uint64_t m_misses = 0;
   std::uint64_t m_flushes = 0;
+  std::uint64_t m_evictions = 0;
 
   std::mutex m_stop_mutex;
   std::condition_variable m_stop_cv;

@@ -613,11 +613,12 @@ struct Server::Impl {
         addresses.push_back(r->address.value_or(""));
       }
       std::vector<double> cacheable;
+      std::string endpoint;
       auto results = VerifierInternals::verify_many(*v, tokens, key.first, key.second, addresses,
-                                                    generation ? &cacheable : nullptr);
+                                                    generation ? &cacheable : nullptr, &endpoint);
       for (std::size_t i = 0; i < reqs.size(); ++i) {
         if (generation && results[i].ok) {
-          s->cache->keep(*generation, started, reqs[i]->cache_key,
+          s->cache->keep(*generation, started, endpoint, reqs[i]->cache_key,
                          {results[i].id, results[i].owner}, cacheable[i]);
         }
         reqs[i]->result = std::move(results[i]);

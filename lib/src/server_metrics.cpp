@@ -108,8 +108,10 @@ std::string ServerMetrics::text(const Verifier::Stats& pool, const CacheStats& c
   single("tokenadm_cache_misses_total", "counter",
          "Verify requests the cache could not answer.", cache.misses);
   single("tokenadm_cache_flushes_total", "counter",
-         "Times every kept answer was dropped (a change to tokens heard, or the cache full).",
-         cache.flushes);
+         "Times every kept answer was dropped (a change to tokens heard).", cache.flushes);
+  single("tokenadm_cache_evictions_total", "counter",
+         "Times the cache was full (its expired answers and a tenth of the rest dropped).",
+         cache.evictions);
   single("tokenadm_cache_entries", "gauge", "Answers kept.", cache.entries);
   return out;
 }

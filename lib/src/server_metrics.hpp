@@ -18,7 +18,8 @@ struct CacheStats {
   bool listening = false; // answers are kept only while this holds
   std::uint64_t hits = 0;
   std::uint64_t misses = 0;
-  std::uint64_t flushes = 0; // everything dropped: a change heard, or full
+  std::uint64_t flushes = 0;   // everything dropped: a change heard
+  std::uint64_t evictions = 0; // full: the expired and a tenth of the rest dropped
   std::size_t entries = 0;
 };
 

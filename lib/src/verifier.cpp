@@ -1,5 +1,6 @@
 #include "tokenadm/verifier.hpp"
 
+#include "db_impl.hpp"
 #include "verifier_internals.hpp"
 
 #include "tokenadm/config.hpp"
@@ -233,7 +234,7 @@ std::vector<VerifyResult> Verifier::verify_many(const std::vector<std::string>& 
 std::vector<VerifyResult> VerifierInternals::verify_many(
   Verifier& v, const std::vector<std::string>& tokens, std::optional<std::string> role,
   std::optional<std::string> scope, const std::vector<std::string>& addresses,
-  std::vector<double>* cacheable_for)
+  std::vector<double>* cacheable_for, std::string* endpoint)
 {
   auto& m_impl = v.m_impl;
   std::vector<VerifyResult> out(tokens.size());
@@ -265,8 +266,13 @@ std::vector<VerifyResult> VerifierInternals::verify_many(
   const VerifyRequest req{std::move(role), std::move(scope), m_impl->options.touch,
                           m_impl->options.audit, {}};
   try {
-    const auto answers = m_impl->with_connection(
-      [&](Db& db) { return verify_batch(db, query, req, m_impl->hasher, query_addresses); });
+    const auto answers = m_impl->with_connection([&](Db& db) {
+      auto a = verify_batch(db, query, req, m_impl->hasher, query_addresses);
+      if (endpoint != nullptr) {
+        *endpoint = server_endpoint(db);
+      }
+      return a;
+    });
     for (std::size_t k = 0; k < answers.size(); ++k) {
       auto& r = out[slot[k]];
       r.ok = answers[k].ok;

@@ -82,4 +82,16 @@ for _ in 1 2 3 4 5 6; do
   n=$("$PGBIN/psql" -X -At -h 127.0.0.2 -p "$PGPORT" -d "$DB" -c "select count(*) from pg_prepared_statements where name like 'tokenadm%'")
   [ "$n" = 0 ] || fail "$n prepared statements left behind a pooler on the server's port"
 done
+# serve's cache needs notifications, which a pooler cannot pass on: through
+# pgbouncer it stays off (said in the log), and every request is looked up.
+. "$(dirname "$0")/serve_common.sh"
+trap 'stop_serve; kill "$(cat "$dir/pgbouncer.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$dir" "$TMP"' EXIT
+start_serve "$TMP/serve.log" --cache-ttl 60 --listen 127.0.0.1:0
+for _ in $(seq 50); do grep -q 'cache: off' "$TMP/serve.log" && break; sleep 0.1; done
+grep -q 'cache: off.*through a pooler or proxy' "$TMP/serve.log" || { cp "$TMP/serve.log" "$TMP/err"; fail "serve's cache did not say it is off through pgbouncer"; }
+T3=$(sed -n 3p "$TMP/tokens")
+expect_status 200 "http://127.0.0.1:$PORT/verify" -H @"$(bearer "$T3")"
+expect_status 200 "http://127.0.0.1:$PORT/verify" -H @"$(bearer "$T3")"
+curl -s "http://127.0.0.1:$PORT/metrics" | grep -qx 'tokenadm_cache_hits_total 0' || fail "answers cached through pgbouncer"
+stop_serve
 pass

@@ -112,6 +112,14 @@ expect_status 200 "$U/verify" -H @"$(bearer "$L")"
 expect_status 401 "$U/verify" -H @"$(bearer "$L")"
 expect_body '"reason":"used-up"'
 
+# --- nor is a rotated-out token in its overlap: each use is flagged
+create_token --owner gus
+run_token 0 rotate "$TOK_ID" --overlap 1h
+HITS=$(metric tokenadm_cache_hits_total)
+expect_status 200 "$U/verify" -H @"$(bearer "$TOK")"
+expect_status 200 "$U/verify" -H @"$(bearer "$TOK")"
+[ "$(metric tokenadm_cache_hits_total)" = "$HITS" ] || fail "a rotated-out token was answered from the cache"
+
 # --- an entry ends when its token expires, long before cache_ttl
 sql "update tokenadm.tokens set expires_at = now() + interval '2 seconds' where id = '$E_ID'"
 HITS=$(metric tokenadm_cache_hits_total)
@@ -122,15 +130,23 @@ sleep 2.2
 expect_status 401 "$U/verify" -H @"$(bearer "$E")"
 expect_body '"reason":"expired"'
 
+# --- the trigger disabled by hand (changes would go unheard): off at the
+# next check (every 5 s), saying why; on again once it fires always
+sql "alter table tokenadm.tokens disable trigger tokens_changed"
+wait_log 'cache: off.*tokens_changed on tokenadm.tokens is disabled or not ENABLE ALWAYS' 1
+[ "$(metric tokenadm_cache_entries)" = 0 ] || fail "entries kept with the trigger disabled"
+sql "alter table tokenadm.tokens enable always trigger tokens_changed"
+wait_log 'cache: on' 2
+
 # --- the listening connection lost: everything dropped, nothing kept
 # until it is back (then kept again)
 create_token --owner frank
 F=$TOK
 expect_status 200 "$U/verify" -H @"$(bearer "$F")"
 sql "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'tokenadm serve cache'" >/dev/null
-wait_log 'cache: off' 1
+wait_log 'cache: off.*lost the listening connection' 1
 [ "$(metric tokenadm_cache_entries)" = 0 ] || fail "entries kept after the listening connection was lost"
-wait_log 'cache: on' 2
+wait_log 'cache: on' 3
 [ "$(metric tokenadm_cache_listening)" = 1 ] || fail "not listening again"
 expect_status 200 "$U/verify" -H @"$(bearer "$F")"
 HITS=$(metric tokenadm_cache_hits_total)
@@ -145,12 +161,12 @@ expect_body '"reason":"unavailable"'
 [ "$(metric tokenadm_cache_listening)" = 0 ] || fail "listening without a database"
 sql_admin "alter database \"$DB\" allow_connections true"
 eventually 200 "$U/verify" -H @"$(bearer "$F")"
-wait_log 'cache: on' 3
+wait_log 'cache: on' 4
 
 # --- SIGHUP: the cache starts again, empty
 kill -HUP "$SERVE_PID"
 wait_log 'reloaded the configuration' 1
-wait_log 'cache: on' 4
+wait_log 'cache: on' 5
 [ "$(metric tokenadm_cache_entries)" = 0 ] || fail "entries kept across a reload"
 expect_status 200 "$U/verify" -H @"$(bearer "$F")"
 check_clean "$LOG"

@@ -121,4 +121,6 @@ sql "select array_to_string(reloptions, ',') from pg_class where oid = 'tokenadm
 "$PGBIN/psql" -X -q -d "${DB}_v3" -c "listen tokenadm_tokens" \
   -c "update tokenadm.tokens set suspended_at = null" -c "select 1" >"$TMP/out" 2>&1
 grep -q 'Asynchronous notification "tokenadm_tokens"' "$TMP/out" || fail "a change to tokens was not announced after the upgrade"
+[ "$("$PGBIN/psql" -X -q -At -d "${DB}_v3" -c "select tgenabled from pg_trigger where tgname = 'tokens_changed'")" = A ] \
+  || fail "the trigger does not fire always (session_replication_role = replica) after the upgrade"
 pass
