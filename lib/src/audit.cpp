@@ -82,15 +82,10 @@ void record_verify_failure(Db& db, const std::string& reason,
   // Not recorded on a hot standby (nothing can be).
   optional_write(db, [&] {
     pqxx::nontransaction tx(db.impl().conn);
-    tx.exec_params(
-      "insert into tokenadm.audit (at, action, token_id, owner, actor, sudo_user, host, outcome,"
-      " reason, bucket, count)"
-      " select now(), 'verify-failed', $1, (select owner from tokenadm.tokens where id = $1),"
-      " $2, nullif($3, ''), $4, 'denied', $5, date_trunc('minute', now() at time zone 'UTC'), $6"
-      " on conflict (bucket, reason, actor, host) where action = 'verify-failed'"
-      " do update set count = tokenadm.audit.count + excluded.count, at = excluded.at,"
-      " token_id = coalesce(excluded.token_id, tokenadm.audit.token_id)",
-      nullable(token_id), actor.describe(), actor.sudo_user, actor.host, reason, count);
+    // Folded into one row per reason, actor and host a minute (migration 9).
+    tx.exec_params("select tokenadm.record_verify_failure($1, $2, $3, $4, $5, $6)",
+                   nullable(token_id), actor.describe(), actor.sudo_user, actor.host, reason,
+                   count);
   });
 }
 

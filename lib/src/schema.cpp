@@ -11,7 +11,7 @@ namespace {
 
 // Migration N (1-based) takes the schema from version N-1 to N. Append only:
 // a released migration is never edited.
-constexpr std::array<const char*, 8> k_migrations{{
+constexpr std::array<const char*, 9> k_migrations{{
   R"sql(
 create table tokenadm.tokens (
   id            text primary key,
@@ -145,6 +145,44 @@ create trigger tokens_changed
     replaced_by, allow_from, max_uses, suspended_at or delete or truncate
   on tokenadm.tokens for each statement execute function tokenadm.tokens_changed();
 alter table tokenadm.tokens enable always trigger tokens_changed;
+)sql",
+  // 9: what a verify records in the audit trail, through two functions that
+  // run with their owner's rights (SECURITY DEFINER) and can do nothing
+  // else: add to the count of failed verifications for one reason, actor
+  // and host this minute, and flag the use of rotated-out tokens in their
+  // overlap (once a minute each). A role that only verifies then needs no
+  // privilege on tokenadm.audit: it cannot read the audit trail or change
+  // a row of it. Fixed search_path, every name qualified.
+  R"sql(
+create or replace function tokenadm.record_verify_failure(p_token_id text, p_actor text,
+    p_sudo_user text, p_host text, p_reason text, p_count integer)
+  returns void language sql security definer set search_path = pg_catalog, pg_temp as $$
+insert into tokenadm.audit as a (at, action, token_id, owner, actor, sudo_user, host, outcome,
+    reason, bucket, count)
+  select now(), 'verify-failed', p_token_id,
+    (select t.owner from tokenadm.tokens t where t.id = p_token_id),
+    p_actor, nullif(p_sudo_user, ''), p_host, 'denied', p_reason,
+    date_trunc('minute', now() at time zone 'UTC'), p_count
+  where p_count between 1 and 1000000 and p_reason ~ '^[a-z-]{1,32}$'
+    and length(p_actor) <= 512 and length(p_host) <= 256
+    and coalesce(length(p_sudo_user), 0) <= 256 and coalesce(length(p_token_id), 0) <= 64
+  on conflict (bucket, reason, actor, host) where action = 'verify-failed'
+  do update set count = a.count + excluded.count, at = excluded.at,
+    token_id = coalesce(excluded.token_id, a.token_id)
+$$;
+create or replace function tokenadm.record_rotated_use(p_ids text[], p_actor text,
+    p_sudo_user text, p_host text)
+  returns void language sql security definer set search_path = pg_catalog, pg_temp as $$
+insert into tokenadm.audit (at, action, token_id, owner, actor, sudo_user, host, outcome, reason)
+  select now(), 'verify', t.id, t.owner, p_actor, nullif(p_sudo_user, ''), p_host,
+    'rotated-token-used', 'replaced by ' || t.replaced_by
+  from tokenadm.tokens t
+  where t.id = any(p_ids) and t.replaced_by is not null and t.revoked_at > now()
+    and length(p_actor) <= 512 and length(p_host) <= 256
+    and coalesce(length(p_sudo_user), 0) <= 256
+    and not exists (select 1 from tokenadm.audit a where a.token_id = t.id
+      and a.outcome = 'rotated-token-used' and a.at > now() - interval '1 minute')
+$$;
 )sql",
 }};
 

@@ -43,22 +43,17 @@ const std::string k_write_due = "(t.max_uses is not null or t.last_used_at is nu
                                 " or t.last_used_at < now() - interval '1 minute')";
 
 // Use of rotated-out tokens (still in their overlap), flagged in the audit
-// trail at most once a minute each. A statement of its own, only for these:
-// in the verify itself, the audit table would be opened (and its indexes
-// loaded) on every check. Skipped on a hot standby.
+// trail at most once a minute each, through tokenadm.record_rotated_use
+// (migration 9). A statement of its own, only for these: in the verify
+// itself, the audit table would be opened (and its indexes loaded) on every
+// check. Skipped on a hot standby.
 void flag_rotated_use(Db& db, const std::vector<std::string>& ids)
 {
   const auto actor = current_actor();
   optional_write(db, [&] {
     pqxx::nontransaction tx(db.impl().conn);
-    tx.exec_params("insert into tokenadm.audit " + k_audit_cols +
-                   " select now(), 'verify', t.id, t.owner, $2, nullif($3, ''), $4,"
-                   " 'rotated-token-used', 'replaced by ' || t.replaced_by"
-                   " from tokenadm.tokens t where t.id = any($1::text[]) and not exists (select 1"
-                   " from tokenadm.audit a where a.token_id = t.id"
-                   " and a.outcome = 'rotated-token-used'"
-                   " and a.at > now() - interval '1 minute')",
-                   text_array(ids), actor.describe(), actor.sudo_user, actor.host);
+    tx.exec_params("select tokenadm.record_rotated_use($1::text[], $2, $3, $4)", text_array(ids),
+                   actor.describe(), actor.sudo_user, actor.host);
   });
 }
 

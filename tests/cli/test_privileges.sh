@@ -1,9 +1,9 @@
 # A role that can only verify (README, "A role that can only verify"): the
-# README's two grant blocks, run as written. With the first (and --no-audit),
-# verify, verify --batch and serve work as that role and write what they
-# should (last_used_at, use counts); without the audit grant a failure that
-# would be recorded is refused with PostgreSQL's reason; with the second,
-# failures are recorded and folded. create, revoke and rotate are refused
+# README's grant block, run as written. verify, verify --batch and serve
+# work as that role and write what they should (last_used_at, use counts,
+# failures recorded and folded through tokenadm.record_verify_failure, a
+# rotated-out token's use flagged), with no privilege on the audit table:
+# it cannot read it or change it. create, revoke and rotate are refused
 # with PostgreSQL's reason and change nothing.
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/serve_common.sh"
@@ -14,6 +14,9 @@ create_token --owner alice --label web --role api
 GOOD=$TOK GOOD_ID=$TOK_ID
 create_token --owner bob --label twice --max-uses 2
 TWICE=$TOK
+create_token --owner carol --label rotated
+run_token 0 rotate "$TOK_ID" --overlap 1h
+ROTATED=$TOK ROTATED_ID=$TOK_ID
 sql "drop role if exists webcheck" >/dev/null 2>&1 || true
 # grants N: the README's Nth sql block in its section, run as written.
 grants() {
@@ -25,6 +28,8 @@ grants() {
 }
 grants 1
 grep -q '^create role webcheck login;$' "$TMP/grants.sql" || fail "block 1 does not create the role"
+[ "$(awk '/^### A role that can only verify/ {on = 1} /^### High availability/ {on = 0} on && /^```sql/ {n++} END {print n}' \
+  "$TOKENADM_SRC/README.md")" = 1 ] || fail "the README's section has more than one grants block: test each"
 export TOKENADM_DSN="host=$PGHOST port=$PGPORT user=webcheck dbname=$DB"
 
 # With the first block and --no-audit: verify with its writes (last_used_at,
@@ -51,18 +56,28 @@ expect_body '"reason":"used-up"'
 expect_status 403 "http://127.0.0.1:$PORT/verify?role=feed" -H @"$(bearer "$GOOD")"
 stop_serve
 [ "$(sql "select count(*) from tokenadm.audit where action = 'verify-failed'")" = 0 ] || fail "--no-audit recorded"
-# Without the audit grant, a verify that would record a failure is refused
-# with PostgreSQL's reason, not answered wrongly.
-run_token 2 verify --role feed <<<"$GOOD"
-expect_err 'permission denied for table audit'
 
-# The second block: failures recorded, folded into one row a minute.
-grants 2
+# Failures recorded without any privilege on the audit table, folded into
+# one row a minute; a rotated-out token's use flagged.
 run_token 2 verify --role feed <<<"$GOOD"
 expect_err 'forbidden'
 run_token 2 verify --role feed <<<"$GOOD"
 [ "$(sql "select count(*) || ' ' || sum(count) from tokenadm.audit where action = 'verify-failed'")" = "1 2" ] \
   || fail "failures not recorded and folded as webcheck: $(sql "select count(*), sum(count) from tokenadm.audit where action = 'verify-failed'")"
+[ "$(sql "select actor from tokenadm.audit where action = 'verify-failed'")" != "" ] || fail "no actor recorded"
+run_token 0 verify <<<"$ROTATED"
+[ "$(sql "select count(*) from tokenadm.audit where token_id = '$ROTATED_ID' and outcome = 'rotated-token-used'")" = 1 ] \
+  || fail "a rotated-out token's use was not flagged as webcheck"
+# ... and the audit trail can be neither read nor changed by that role
+as_webcheck() { "$PGBIN/psql" -X -q -At -d "host=$PGHOST port=$PGPORT user=webcheck dbname=$DB" -c "$1" 2>&1 || true; }
+as_webcheck "select count(*) from tokenadm.audit" | grep -q 'permission denied for table audit' || fail "webcheck can read the audit trail"
+as_webcheck "update tokenadm.audit set count = 0" | grep -q 'permission denied for table audit' || fail "webcheck can change the audit trail"
+as_webcheck "delete from tokenadm.audit" | grep -q 'permission denied for table audit' || fail "webcheck can delete from the audit trail"
+# the functions add only what a verify would: junk is ignored
+as_webcheck "select tokenadm.record_verify_failure(null, 'x', '', 'h', 'no such reason!', 1)" >/dev/null
+as_webcheck "select tokenadm.record_verify_failure(null, 'x', '', 'h', 'unknown', 0)" >/dev/null
+as_webcheck "select tokenadm.record_rotated_use(array['$GOOD_ID'], 'x', '', 'h')" >/dev/null
+[ "$(sql "select count(*) from tokenadm.audit where actor = 'x'")" = 0 ] || fail "the audit functions took junk"
 
 # What it may not do: refused, exit 2, PostgreSQL's reason, nothing changed.
 before=$(sql "select count(*), count(revoked_at), max(created_at) from tokenadm.tokens")
