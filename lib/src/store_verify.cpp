@@ -152,6 +152,33 @@ bool touch_verified(Db& db, const std::string& id, const std::vector<StoredDiges
   });
 }
 
+// Why the counted uses of `ids` were not written: their rows changed
+// between the lookup and the write (which checks again under the row
+// lock), or another verify used them up meanwhile. The reason as each row
+// is now; an id whose row is gone is left out (unknown).
+std::map<std::string, std::string> changed_reasons(pqxx::transaction_base& tx,
+                                                   const std::vector<std::string>& ids)
+{
+  std::map<std::string, std::string> out;
+  for (const auto& row : tx.exec_params(
+         "select t.id, case when t.revoked_at is not null and t.revoked_at <= now() then 'revoked'"
+         " when t.expires_at is not null and t.expires_at <= now() then 'expired'"
+         " when t.suspended_at is not null then 'suspended'"
+         " when t.max_uses is not null and t.uses >= t.max_uses then 'used-up'"
+         // what else the write checks: the address ranges
+         " else 'address' end from tokenadm.tokens t where t.id = any($1::text[])",
+         text_array(ids))) {
+    out[row[0].c_str()] = row[1].c_str();
+  }
+  return out;
+}
+
+std::string reason_of(const std::map<std::string, std::string>& reasons, const std::string& id)
+{
+  const auto it = reasons.find(id);
+  return it == reasons.end() ? "unknown" : it->second;
+}
+
 } // namespace
 
 void precheck_token(const std::string& token)
@@ -217,6 +244,16 @@ Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req
     check_verified(row, match, found_id, req, row[17].as<bool>(false));
     const bool counted = effective.touch && row[18].as<bool>(false)
                          && touch_verified(db, found_id, candidates, req.address, effective);
+    if (!counted && effective.touch && !row[15].is_null()
+        && row[16].as<std::int64_t>() < row[15].as<std::int64_t>()) {
+      // Its use was due to be counted, and the write matched nothing.
+      const auto why = guarded(db, [&] {
+        pqxx::nontransaction tx(db.impl().conn);
+        return reason_of(changed_reasons(tx, {found_id}), found_id);
+      });
+      throw TokenRejected(why, "token " + found_id + " changed while its use was being counted ("
+                                 + why + ")");
+    }
     check_use_limit(row, found_id, effective, counted);
   } catch (const TokenRejected& e) {
     if (req.audit) {
@@ -303,11 +340,12 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
   // The batch's answers carry no messages: the revoked/expired times
   // (columns 7 and 8) are not formatted. Without legacy tokens the query
   // reads the id index alone (cheaper to plan and to run than an OR).
-  // Column 17: seconds until the row's answer changes by itself (null:
-  // never), for BatchAnswer::cacheable_for.
-  static const std::string batch_cols =
-    verify_cols(false) + ", extract(epoch from least(t.expires_at, t.revoked_at) - now())";
-  const std::string sql = "select " + k_version_sql + ", " + batch_cols
+  // Column 17, when asked for: seconds until the row's answer changes by
+  // itself (null: never), for BatchAnswer::cacheable_for.
+  static const std::string batch_cols = verify_cols(false);
+  static const std::string hinted_cols =
+    batch_cols + ", extract(epoch from least(t.expires_at, t.revoked_at) - now())";
+  const std::string sql = "select " + k_version_sql + ", " + (req.cache_hint ? hinted_cols : batch_cols)
                           + " from tokenadm.tokens t where t.id = any($1::text[])"
                           + (legacy_digests.empty() ? "" : " or t.digest = any($2::text[])");
   // The one write of a batch: the uses of use-limited tokens counted (under
@@ -417,7 +455,7 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
         a.ok = true;
         a.id = found_id;
         a.owner = row[2].c_str();
-        if (!limited && row[12].is_null()) {
+        if (req.cache_hint && !limited && row[12].is_null()) {
           a.cacheable_for = row[17].is_null() ? std::numeric_limits<double>::infinity()
                                               : std::max(0.0, row[17].as<double>());
         }
@@ -455,6 +493,14 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
       db.impl().saw_read_only();
       wrote = false;
     }
+    std::vector<std::string> unwritten; // counted uses the write did not take
+    for (const auto& x : accepted) {
+      if (x.counted && wrote && granted.count(x.id) == 0) {
+        unwritten.push_back(x.id);
+      }
+    }
+    const auto changed = unwritten.empty() ? std::map<std::string, std::string>{}
+                                           : changed_reasons(tx, unwritten);
     for (const auto& x : accepted) {
       if (!x.counted) {
         continue;
@@ -463,9 +509,11 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
         deny(answers[x.index], "forbidden", x.id);
         continue;
       }
-      auto& left = granted[x.id];
-      if (left > 0) {
-        --left; // in input order: the first ones get the remaining uses
+      const auto it = granted.find(x.id);
+      if (it == granted.end()) {
+        deny(answers[x.index], reason_of(changed, x.id), x.id);
+      } else if (it->second > 0) {
+        --it->second; // in input order: the first ones get the remaining uses
       } else {
         deny(answers[x.index], "used-up", x.id);
       }

@@ -191,7 +191,7 @@ VerifyResult Verifier::verify(const std::string& token, std::optional<std::strin
     // Offline first: a malformed token never waits for a connection.
     precheck_token(token);
     const VerifyRequest req{std::move(role), std::move(scope), m_impl->options.touch,
-                            m_impl->options.audit, std::move(address)};
+                            m_impl->options.audit, std::move(address), false};
     // A request that can never succeed (an unknown role) takes no
     // connection, and so never waits for one.
     validate_verify_request(req);
@@ -264,7 +264,7 @@ std::vector<VerifyResult> VerifierInternals::verify_many(
     return out;
   }
   const VerifyRequest req{std::move(role), std::move(scope), m_impl->options.touch,
-                          m_impl->options.audit, {}};
+                          m_impl->options.audit, {}, cacheable_for != nullptr};
   try {
     const auto answers = m_impl->with_connection([&](Db& db) {
       auto a = verify_batch(db, query, req, m_impl->hasher, query_addresses);

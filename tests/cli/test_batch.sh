@@ -156,14 +156,29 @@ expect_one_line_err
 # revoked: refused, and no use counted on the revoked row.
 create_token --owner racer --label r --max-uses 5
 RACE=$TOK RACE_ID=$TOK_ID
-"$PGBIN/psql" -X -q -d "$DB" -c "begin; update tokenadm.tokens set revoked_at = now() where id = '$RACE_ID'; select pg_sleep(2); commit;" >/dev/null &
-locker=$!
-for _ in $(seq 50); do
-  [ "$(sql "select count(*) from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'tokens' and l.mode = 'RowExclusiveLock' and l.pid <> pg_backend_pid()")" != 0 ] && break
-  sleep 0.1
-done
+# hold_revoke ID: a transaction revoking ID, holding the row for 2 s (its
+# pid in $locker); returns once it holds it.
+hold_revoke() {
+  "$PGBIN/psql" -X -q -d "$DB" -c "begin; update tokenadm.tokens set revoked_at = now() where id = '$1'; select pg_sleep(2); commit;" >/dev/null &
+  locker=$!
+  for _ in $(seq 50); do
+    [ "$(sql "select count(*) from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'tokens' and l.mode = 'RowExclusiveLock' and l.pid <> pg_backend_pid()")" != 0 ] && break
+    sleep 0.1
+  done
+}
+hold_revoke "$RACE_ID"
 run_token 0 verify --batch <<<"$RACE"
 wait "$locker"
 grep -q '^ok ' "$TMP/out" && fail "a token revoked during its counted use was accepted"
+expect_out_exactly "deny revoked"
+[ "$(sql "select uses from tokenadm.tokens where id = '$RACE_ID'")" = 0 ] || fail "a use was counted on a revoked row"
+# The same with one-shot verify: refused as revoked (not "used up").
+create_token --owner racer --label r1 --max-uses 5
+RACE=$TOK RACE_ID=$TOK_ID
+hold_revoke "$RACE_ID"
+run_token 2 verify <<<"$RACE"
+wait "$locker"
+expect_one_line_err
+expect_err "^token: revoked: token $RACE_ID changed while its use was being counted \\(revoked\\)$"
 [ "$(sql "select uses from tokenadm.tokens where id = '$RACE_ID'")" = 0 ] || fail "a use was counted on a revoked row"
 pass

@@ -83,10 +83,10 @@ TEST_CASE("create, verify, revoke through the library")
   CHECK(looks_like_token(created.token));
   CHECK(created.info.expires_at.has_value());
 
-  const auto v = verify_token(db, created.token, VerifyRequest{"api", "repo,with,commas", true, true, {}}, Hasher{});
+  const auto v = verify_token(db, created.token, VerifyRequest{"api", "repo,with,commas", true, true, {}, false}, Hasher{});
   CHECK(v.owner == "svc-backup");
   CHECK(v.id == created.info.id);
-  CHECK_THROWS_WITH_AS(verify_token(db, created.token, VerifyRequest{"vcs", {}, true, true, {}}, Hasher{}),
+  CHECK_THROWS_WITH_AS(verify_token(db, created.token, VerifyRequest{"vcs", {}, true, true, {}, false}, Hasher{}),
                        doctest::Contains("forbidden"), TokenRejected);
 
   std::vector<TokenInfo> seen;

@@ -16,7 +16,9 @@
 // HTTP thread never waits for the database: a request that needs it is
 // suspended and queued; pool_size dispatcher threads take everything queued
 // and answer requests with the same role and scope with one query
-// (coalescing), then resume them. The token is never logged.
+// (coalescing), then resume them. With serve.cache_ttl, an accepted answer
+// is reused until the database announces a change to tokens (see
+// lib/src/serve_cache.hpp). The token is never logged.
 #pragma once
 
 #include "tokenadm/config.hpp"

@@ -299,6 +299,9 @@ struct VerifyRequest {
   // The client's address: needed by a token bound to address ranges, and
   // kept among the token's last addresses (when touching).
   std::optional<std::string> address;
+  // verify_batch: fill BatchAnswer::cacheable_for (token serve's cache);
+  // one more column computed for each row looked up.
+  bool cache_hint = false;
 };
 
 struct Verified {
@@ -330,9 +333,10 @@ struct BatchAnswer {
   // when not: malformed checksum unknown revoked expired suspended address
   // forbidden used-up
   std::string reason;
-  // When ok: for how many more seconds the row, unchanged, gives the same
-  // answer (until it expires; infinity when it never does), as of the
-  // lookup. 0 when each use must reach the database: a use-limited token
+  // When ok and VerifyRequest::cache_hint was set: for how many more
+  // seconds the row, unchanged, gives the same answer (until it expires;
+  // infinity when it never does), as of the lookup. 0 when each use must
+  // reach the database: a use-limited token
   // (each use is counted) or a rotated-out one (its use is flagged).
   double cacheable_for = 0;
 };
