@@ -147,41 +147,63 @@ create trigger tokens_changed
 alter table tokenadm.tokens enable always trigger tokens_changed;
 )sql",
   // 9: what a verify records in the audit trail, through two functions that
-  // run with their owner's rights (SECURITY DEFINER) and can do nothing
-  // else: add to the count of failed verifications for one reason, actor
-  // and host this minute, and flag the use of rotated-out tokens in their
-  // overlap (once a minute each). A role that only verifies then needs no
-  // privilege on tokenadm.audit: it cannot read the audit trail or change
-  // a row of it. Fixed search_path, every name qualified.
+  // run with their owner's rights (SECURITY DEFINER): add to the count of
+  // failed verifications for one reason, actor and host this minute, and
+  // flag the use of rotated-out tokens in their overlap (once a minute
+  // each). A role that only verifies then needs no privilege on
+  // tokenadm.audit: it cannot read the audit trail, and can add to it only
+  // what these write, each row naming the database user that called them
+  // (details.db_user). Fixed search_path, every name qualified; dropped
+  // first (a function of that name made beforehand by someone else goes, or
+  // the migration fails), and owned by the audit table's owner, not by
+  // whoever runs init (perhaps a superuser).
   R"sql(
-create or replace function tokenadm.record_verify_failure(p_token_id text, p_actor text,
+drop function if exists tokenadm.record_verify_failure(text, text, text, text, text, integer);
+create function tokenadm.record_verify_failure(p_token_id text, p_actor text,
     p_sudo_user text, p_host text, p_reason text, p_count integer)
   returns void language sql security definer set search_path = pg_catalog, pg_temp as $$
 insert into tokenadm.audit as a (at, action, token_id, owner, actor, sudo_user, host, outcome,
-    reason, bucket, count)
+    reason, bucket, count, details)
   select now(), 'verify-failed', p_token_id,
     (select t.owner from tokenadm.tokens t where t.id = p_token_id),
     p_actor, nullif(p_sudo_user, ''), p_host, 'denied', p_reason,
-    date_trunc('minute', now() at time zone 'UTC'), p_count
+    date_trunc('minute', now() at time zone 'UTC'), p_count,
+    jsonb_build_object('db_user', session_user)
   where p_count between 1 and 1000000 and p_reason ~ '^[a-z-]{1,32}$'
     and length(p_actor) <= 512 and length(p_host) <= 256
     and coalesce(length(p_sudo_user), 0) <= 256 and coalesce(length(p_token_id), 0) <= 64
   on conflict (bucket, reason, actor, host) where action = 'verify-failed'
-  do update set count = a.count + excluded.count, at = excluded.at,
-    token_id = coalesce(excluded.token_id, a.token_id)
+  do update set count = least(a.count::bigint + excluded.count, 2147483647)::integer,
+    at = excluded.at,
+    token_id = coalesce(excluded.token_id, a.token_id),
+    owner = case when excluded.token_id is null then a.owner else excluded.owner end
 $$;
-create or replace function tokenadm.record_rotated_use(p_ids text[], p_actor text,
+drop function if exists tokenadm.record_rotated_use(text[], text, text, text);
+create function tokenadm.record_rotated_use(p_ids text[], p_actor text,
     p_sudo_user text, p_host text)
   returns void language sql security definer set search_path = pg_catalog, pg_temp as $$
-insert into tokenadm.audit (at, action, token_id, owner, actor, sudo_user, host, outcome, reason)
+insert into tokenadm.audit (at, action, token_id, owner, actor, sudo_user, host, outcome, reason,
+    details)
   select now(), 'verify', t.id, t.owner, p_actor, nullif(p_sudo_user, ''), p_host,
-    'rotated-token-used', 'replaced by ' || t.replaced_by
+    'rotated-token-used', 'replaced by ' || t.replaced_by,
+    jsonb_build_object('db_user', session_user)
   from tokenadm.tokens t
   where t.id = any(p_ids) and t.replaced_by is not null and t.revoked_at > now()
     and length(p_actor) <= 512 and length(p_host) <= 256
     and coalesce(length(p_sudo_user), 0) <= 256
     and not exists (select 1 from tokenadm.audit a where a.token_id = t.id
       and a.outcome = 'rotated-token-used' and a.at > now() - interval '1 minute')
+$$;
+do $$
+declare
+  owner name := (select pg_catalog.pg_get_userbyid(c.relowner) from pg_catalog.pg_class c
+                 where c.oid = 'tokenadm.audit'::regclass);
+begin
+  execute format('alter function tokenadm.record_verify_failure(text, text, text, text, text,'
+                 ' integer) owner to %I', owner);
+  execute format('alter function tokenadm.record_rotated_use(text[], text, text, text)'
+                 ' owner to %I', owner);
+end
 $$;
 )sql",
 }};

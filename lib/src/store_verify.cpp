@@ -155,19 +155,23 @@ bool touch_verified(Db& db, const std::string& id, const std::vector<StoredDiges
 // Why the counted uses of `ids` were not written: their rows changed
 // between the lookup and the write (which checks again under the row
 // lock), or another verify used them up meanwhile. The reason as each row
-// is now; an id whose row is gone is left out (unknown).
+// is now, checked in check_verified's order, with each id's client address
+// ("" none); an id whose row is gone, or changed otherwise, is unknown.
 std::map<std::string, std::string> changed_reasons(pqxx::transaction_base& tx,
-                                                   const std::vector<std::string>& ids)
+                                                   const std::vector<std::string>& ids,
+                                                   const std::vector<std::string>& addresses)
 {
   std::map<std::string, std::string> out;
   for (const auto& row : tx.exec_params(
          "select t.id, case when t.revoked_at is not null and t.revoked_at <= now() then 'revoked'"
          " when t.expires_at is not null and t.expires_at <= now() then 'expired'"
          " when t.suspended_at is not null then 'suspended'"
+         " when t.allow_from is not null"
+         "  and not coalesce(nullif(r.addr, '')::inet <<= any(t.allow_from), false) then 'address'"
          " when t.max_uses is not null and t.uses >= t.max_uses then 'used-up'"
-         // what else the write checks: the address ranges
-         " else 'address' end from tokenadm.tokens t where t.id = any($1::text[])",
-         text_array(ids))) {
+         " else 'unknown' end"
+         " from unnest($1::text[], $2::text[]) as r(id, addr) join tokenadm.tokens t on t.id = r.id",
+         text_array(ids), text_array(addresses))) {
     out[row[0].c_str()] = row[1].c_str();
   }
   return out;
@@ -249,7 +253,7 @@ Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req
       // Its use was due to be counted, and the write matched nothing.
       const auto why = guarded(db, [&] {
         pqxx::nontransaction tx(db.impl().conn);
-        return reason_of(changed_reasons(tx, {found_id}), found_id);
+        return reason_of(changed_reasons(tx, {found_id}, {req.address.value_or("")}), found_id);
       });
       throw TokenRejected(why, "token " + found_id + " changed while its use was being counted ("
                                  + why + ")");
@@ -494,13 +498,16 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
       wrote = false;
     }
     std::vector<std::string> unwritten; // counted uses the write did not take
+    std::vector<std::string> unwritten_addrs;
     for (const auto& x : accepted) {
       if (x.counted && wrote && granted.count(x.id) == 0) {
         unwritten.push_back(x.id);
+        unwritten_addrs.push_back(x.address.value_or(""));
       }
     }
-    const auto changed = unwritten.empty() ? std::map<std::string, std::string>{}
-                                           : changed_reasons(tx, unwritten);
+    const auto changed = unwritten.empty()
+                           ? std::map<std::string, std::string>{}
+                           : changed_reasons(tx, unwritten, unwritten_addrs);
     for (const auto& x : accepted) {
       if (!x.counted) {
         continue;

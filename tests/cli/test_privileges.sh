@@ -64,7 +64,7 @@ expect_err 'forbidden'
 run_token 2 verify --role feed <<<"$GOOD"
 [ "$(sql "select count(*) || ' ' || sum(count) from tokenadm.audit where action = 'verify-failed'")" = "1 2" ] \
   || fail "failures not recorded and folded as webcheck: $(sql "select count(*), sum(count) from tokenadm.audit where action = 'verify-failed'")"
-[ "$(sql "select actor from tokenadm.audit where action = 'verify-failed'")" != "" ] || fail "no actor recorded"
+[ "$(sql "select details->>'db_user' from tokenadm.audit where action = 'verify-failed'")" = webcheck ] || fail "the database user was not recorded"
 run_token 0 verify <<<"$ROTATED"
 [ "$(sql "select count(*) from tokenadm.audit where token_id = '$ROTATED_ID' and outcome = 'rotated-token-used'")" = 1 ] \
   || fail "a rotated-out token's use was not flagged as webcheck"
@@ -78,6 +78,13 @@ as_webcheck "select tokenadm.record_verify_failure(null, 'x', '', 'h', 'no such 
 as_webcheck "select tokenadm.record_verify_failure(null, 'x', '', 'h', 'unknown', 0)" >/dev/null
 as_webcheck "select tokenadm.record_rotated_use(array['$GOOD_ID'], 'x', '', 'h')" >/dev/null
 [ "$(sql "select count(*) from tokenadm.audit where actor = 'x'")" = 0 ] || fail "the audit functions took junk"
+# a count cannot be pushed past an integer (which would make every later
+# failure this minute fail to record, and its verify with it)
+as_webcheck "select tokenadm.record_verify_failure(null, 'y', '', 'h', 'forbidden', 1000000) from generate_series(1, 2200)" >/dev/null
+[ "$(sql "select count from tokenadm.audit where actor = 'y'")" = 2147483647 ] || fail "a failure count overflowed: $(sql "select count from tokenadm.audit where actor = 'y'")"
+# the functions belong to the audit table's owner, not to whoever ran init
+[ "$(sql "select count(distinct proowner) from pg_proc where proname in ('record_verify_failure', 'record_rotated_use') and proowner = (select relowner from pg_class where oid = 'tokenadm.audit'::regclass)")" = 1 ] \
+  || fail "the audit functions are not owned by the audit table's owner"
 
 # What it may not do: refused, exit 2, PostgreSQL's reason, nothing changed.
 before=$(sql "select count(*), count(revoked_at), max(created_at) from tokenadm.tokens")
