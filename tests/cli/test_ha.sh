@@ -13,6 +13,7 @@ if [ -z "${HA_DSN:-}" ]; then
   exec "$(dirname "$0")/../../scripts/with-ha" bash "$0" "$@"
 fi
 . "$(dirname "$0")/common.sh"
+. "$(dirname "$0")/serve_common.sh"
 export TOKENADM_DSN=$HA_DSN
 PSQL=$PGBIN/psql
 node_port() { local p=HA_PORT$1; echo "${!p}"; }
@@ -69,6 +70,13 @@ start_batch() {
   printf -v "${name}_in" %s "$fd_in"
   printf -v "${name}_out" %s "$fd_out"
 }
+# token serve with its cache, on the write DSN, through the failovers: its
+# listening connection is lost with the primary, and listens again on the
+# new one (checked at the end). Started before the co-processes' FIFOs are
+# opened: it must not hold their write ends (they would never see EOF).
+start_serve "$TMP/serve.log" --cache-ttl 300 --listen 127.0.0.1:0
+trap 'rc=$?; stop_serve; rm -rf "$TMP"; exit $rc' EXIT
+SERVE_URL=http://127.0.0.1:$PORT/verify
 start_batch vs --verify-dsn "$HA_VERIFY_DSN"
 start_batch vp
 : >"$TMP/vs.log"; : >"$TMP/vp.log"
@@ -102,7 +110,7 @@ stop_loop() {
   kill "$loop_pid" 2>/dev/null || true
   wait "$loop_pid" 2>/dev/null || true
 }
-trap 'rc=$?; stop_loop; rm -rf "$TMP"; exit $rc' EXIT
+trap 'rc=$?; stop_loop; stop_serve; rm -rf "$TMP"; exit $rc' EXIT
 verify_round() {
   local t
   t=$(shuf -n 1 "$TMP/known")
@@ -269,6 +277,27 @@ run_token 0 verify <<<"$LIM_TOK"   # on the primary: counted
 # Writes still go to the primary, through the multi-host DSN.
 create_token --owner after
 [ "$(nsql "$S" "select count(*) from tokenadm.tokens where id = '$TOK_ID'")" = 1 ] || fail "the create after the failover is not on the new primary"
+
+# serve's cache: off when its primary went, on again on the new one, where
+# a revoke empties it at once.
+grep -q 'cache: off' "$TMP/serve.log" || { cp "$TMP/serve.log" "$TMP/err"; fail "serve's cache did not notice the lost primary"; }
+for _ in $(seq 300); do [ "$(grep -c 'cache: on' "$TMP/serve.log")" -ge 2 ] && break; sleep 0.1; done
+[ "$(grep -c 'cache: on' "$TMP/serve.log")" -ge 2 ] || { cp "$TMP/serve.log" "$TMP/err"; fail "serve's cache did not listen again on the new primary"; }
+create_token --owner cached
+expect_status 200 "$SERVE_URL" -H @"$(bearer "$TOK")"
+expect_status 200 "$SERVE_URL" -H @"$(bearer "$TOK")"
+curl -s "${SERVE_URL%/verify}/metrics" | grep -q '^tokenadm_cache_hits_total [1-9]' || fail "serve's cache answered nothing after the failover"
+run_token 0 revoke "$TOK_ID"
+for _ in $(seq 50); do [ "$(hit "$SERVE_URL" -H @"$(bearer "$TOK")")" = 401 ] && break; sleep 0.1; done
+expect_status 401 "$SERVE_URL" -H @"$(bearer "$TOK")"
+stop_serve
+# On the verify DSN, which prefers the standby: a standby cannot LISTEN, so
+# the cache stays off and says so; answers come from the standby.
+start_serve "$TMP/serve.log" --verify-dsn "$HA_VERIFY_DSN" --cache-ttl 300 --listen 127.0.0.1:0
+for _ in $(seq 100); do grep -q 'cache: off' "$TMP/serve.log" && break; sleep 0.1; done
+grep -q 'cache: off.*LISTEN during recovery' "$TMP/serve.log" || { cp "$TMP/serve.log" "$TMP/err"; fail "serve's cache on a standby did not say it is off"; }
+expect_status 200 "http://127.0.0.1:$PORT/verify" -H @"$(bearer "$(sed -n 1p "$TMP/known")")"
+stop_serve
 
 echo "ha: tokens created $created, lost $lost (of $total printed or known, verified on the new primary)"
 echo "ha: creates refused during the failover $refused (exit 1 or 2, one line, nothing printed)"
