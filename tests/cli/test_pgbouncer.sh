@@ -85,7 +85,7 @@ done
 # serve's cache needs notifications, which a pooler cannot pass on: through
 # pgbouncer it stays off (said in the log), and every request is looked up.
 . "$(dirname "$0")/serve_common.sh"
-trap 'stop_serve; kill "$(cat "$dir/pgbouncer.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$dir" "$TMP"' EXIT
+trap 'stop_serve; kill "$(cat "$dir/pgbouncer.pid" 2>/dev/null)" "$(cat "$dir/pgbouncer2.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$dir" "$TMP"' EXIT
 start_serve "$TMP/serve.log" --cache-ttl 60 --listen 127.0.0.1:0
 for _ in $(seq 50); do grep -q 'cache: off' "$TMP/serve.log" && break; sleep 0.1; done
 grep -q 'cache: off.*through a pooler or proxy' "$TMP/serve.log" || { cp "$TMP/serve.log" "$TMP/err"; fail "serve's cache did not say it is off through pgbouncer"; }
