@@ -615,7 +615,8 @@ struct Server::Impl {
       std::vector<double> cacheable;
       std::string endpoint;
       auto results = VerifierInternals::verify_many(*v, tokens, key.first, key.second, addresses,
-                                                    generation ? &cacheable : nullptr, &endpoint);
+                                                    generation ? &cacheable : nullptr,
+                                                    generation ? &endpoint : nullptr);
       for (std::size_t i = 0; i < reqs.size(); ++i) {
         if (generation && results[i].ok) {
           s->cache->keep(*generation, started, endpoint, reqs[i]->cache_key,
