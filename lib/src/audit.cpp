@@ -75,6 +75,15 @@ void list_audit(Db& db, const AuditFilter& f, const std::function<void(const Aud
   });
 }
 
+void record_verify_failure(pqxx::transaction_base& tx, const std::string& reason,
+                           const std::optional<std::string>& token_id, const Actor& actor,
+                           int count)
+{
+  // Folded into one row per reason, actor and host a minute (migration 9).
+  tx.exec_params("select tokenadm.record_verify_failure($1, $2, $3, $4, $5, $6)",
+                 nullable(token_id), actor.describe(), actor.sudo_user, actor.host, reason, count);
+}
+
 void record_verify_failure(Db& db, const std::string& reason,
                            const std::optional<std::string>& token_id, const Actor& actor,
                            int count)
@@ -82,10 +91,7 @@ void record_verify_failure(Db& db, const std::string& reason,
   // Not recorded on a hot standby (nothing can be).
   optional_write(db, [&] {
     pqxx::nontransaction tx(db.impl().conn);
-    // Folded into one row per reason, actor and host a minute (migration 9).
-    tx.exec_params("select tokenadm.record_verify_failure($1, $2, $3, $4, $5, $6)",
-                   nullable(token_id), actor.describe(), actor.sudo_user, actor.host, reason,
-                   count);
+    record_verify_failure(tx, reason, token_id, actor, count);
   });
 }
 

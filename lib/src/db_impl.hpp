@@ -3,11 +3,13 @@
 
 #include "tokenadm/db.hpp"
 #include "tokenadm/errors.hpp"
+#include "tokenadm/identity.hpp"
 
 #include <libpq-fe.h>
 #include <pqxx/pqxx>
 
 #include <chrono>
+#include <optional>
 #include <set>
 #include <utility>
 #include <string>
@@ -131,9 +133,8 @@ auto guarded(Db& db, F&& f) -> decltype(f())
     throw DbError("lost the connection to the database: " + first_line_scrubbed(db, e.what()),
                   "unavailable");
   } catch (const pqxx::in_doubt_error& e) {
-    throw DbError("the connection was lost during a commit; the outcome is unknown: "
-                    + first_line_scrubbed(db, e.what()),
-                  "unavailable");
+    throw InDoubtError("the connection was lost during a commit; the outcome is unknown: "
+                       + first_line_scrubbed(db, e.what()));
   } catch (const pqxx::failure& e) {
     throw DbError("database error: " + first_line_scrubbed(db, e.what()));
   }
@@ -159,6 +160,12 @@ void optional_write(Db& db, F&& f)
     }
   });
 }
+
+// record_verify_failure (tokenadm/audit.hpp) in the caller's transaction:
+// a verify whose write counted uses records its failures in the same one.
+void record_verify_failure(pqxx::transaction_base& tx, const std::string& reason,
+                           const std::optional<std::string>& token_id, const Actor& actor,
+                           int count);
 
 // Is the session with PostgreSQL itself, not with a pooler such as
 // pgbouncer (which in transaction mode hands each transaction to any

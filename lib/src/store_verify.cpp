@@ -46,14 +46,21 @@ const std::string k_write_due = "(t.max_uses is not null or t.last_used_at is nu
 // trail at most once a minute each, through tokenadm.record_rotated_use
 // (migration 9). A statement of its own, only for these: in the verify
 // itself, the audit table would be opened (and its indexes loaded) on every
-// check. Skipped on a hot standby.
+// check. In the transaction of the verify's write when there is one, so
+// that a verify that fails has written nothing.
+void flag_rotated_use(pqxx::transaction_base& tx, const std::vector<std::string>& ids,
+                      const Actor& actor)
+{
+  tx.exec_params("select tokenadm.record_rotated_use($1::text[], $2, $3, $4)", text_array(ids),
+                 actor.describe(), actor.sudo_user, actor.host);
+}
+
+// The same, alone (the verify wrote nothing). Skipped on a hot standby.
 void flag_rotated_use(Db& db, const std::vector<std::string>& ids)
 {
-  const auto actor = current_actor();
   optional_write(db, [&] {
     pqxx::nontransaction tx(db.impl().conn);
-    tx.exec_params("select tokenadm.record_rotated_use($1::text[], $2, $3, $4)", text_array(ids),
-                   actor.describe(), actor.sudo_user, actor.host);
+    flag_rotated_use(tx, ids, current_actor());
   });
 }
 
@@ -125,22 +132,40 @@ const std::string k_address_ok = "(t.allow_from is null or $3::inet <<= any(t.al
 // checked again as it is now (revoked, expired or suspended since the
 // lookup: nothing is written). Returns whether a use was counted. On a hot
 // standby the write is refused: effective.touch is cleared, and a
-// use-limited token is then refused by check_use_limit.
+// use-limited token is then refused by check_use_limit. A rotated-out
+// token's use (`rotated`) is flagged in the same transaction, when the
+// verify will accept it: a use is not counted if its flag cannot be
+// written, nor flagged if it is refused (`limited`: a use-limited token).
 bool touch_verified(Db& db, const std::string& id, const std::vector<StoredDigest>& candidates,
-                    const std::optional<std::string>& address, VerifyRequest& effective)
+                    const std::optional<std::string>& address, bool rotated, bool limited,
+                    VerifyRequest& effective)
 {
+  const auto write = [&](pqxx::transaction_base& tx) {
+    return tx.exec_params(
+      "update tokenadm.tokens t set uses = t.uses + (t.max_uses is not null)::int,"
+      " last_used_at = now(), used_from = " + used_from_sql("t", "$3::inet") +
+      " where t.id = $1 and t.digest = any($2::text[]) and " + k_active_sql +
+      " and t.suspended_at is null and " + k_address_ok + " and " + k_write_due +
+      " and (t.max_uses is null or t.uses < t.max_uses)"
+      " returning t.max_uses is not null",
+      id, hex_array(candidates), nullable(address));
+  };
   return guarded(db, [&] {
-    pqxx::nontransaction tx(db.impl().conn);
     try {
-      const auto r = tx.exec_params(
-        "update tokenadm.tokens t set uses = t.uses + (t.max_uses is not null)::int,"
-        " last_used_at = now(), used_from = " + used_from_sql("t", "$3::inet") +
-        " where t.id = $1 and t.digest = any($2::text[]) and " + k_active_sql +
-        " and t.suspended_at is null and " + k_address_ok + " and " + k_write_due +
-        " and (t.max_uses is null or t.uses < t.max_uses)"
-        " returning t.max_uses is not null",
-        id, hex_array(candidates), nullable(address));
-      return !r.empty() && r[0][0].as<bool>();
+      if (!rotated) {
+        pqxx::nontransaction tx(db.impl().conn);
+        const auto r = write(tx);
+        return !r.empty() && r[0][0].as<bool>();
+      }
+      pqxx::work tx(db.impl().conn);
+      const auto r = write(tx);
+      const bool counted = !r.empty() && r[0][0].as<bool>();
+      // Not written: refused if its use was to be counted (see verify_token).
+      if (!r.empty() || !limited) {
+        flag_rotated_use(tx, {id}, current_actor());
+      }
+      tx.commit();
+      return counted;
     } catch (const pqxx::sql_error& e) {
       if (!is_read_only_error(e)) {
         throw;
@@ -244,11 +269,14 @@ Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req
   const std::string found_id = match ? row[11].c_str() : id;
   auto effective = req;
   effective.touch = req.touch && !db.impl().read_only_now();
+  bool touched = false; // touch_verified ran (and flagged a rotated-out token's use)
   try {
     check_verified(row, match, found_id, req, row[17].as<bool>(false));
-    const bool counted = effective.touch && row[18].as<bool>(false)
-                         && touch_verified(db, found_id, candidates, req.address, effective);
-    if (!counted && effective.touch && !row[15].is_null()
+    const bool limited = !row[15].is_null();
+    touched = effective.touch && row[18].as<bool>(false);
+    const bool counted = touched && touch_verified(db, found_id, candidates, req.address,
+                                                   !row[12].is_null(), limited, effective);
+    if (!counted && effective.touch && limited
         && row[16].as<std::int64_t>() < row[15].as<std::int64_t>()) {
       // Its use was due to be counted, and the write matched nothing.
       const auto why = guarded(db, [&] {
@@ -268,13 +296,27 @@ Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req
     throw;
   }
   Verified out{found_id, row[2].c_str(), opt(row[12]), opt(row[7])};
-  if (out.replaced_by && effective.touch) {
+  if (out.replaced_by && effective.touch && !touched) {
     flag_rotated_use(db, {found_id});
   }
   return out;
 }
 
 namespace {
+
+// A batch's failures of one reason, folded for the audit trail.
+struct Folded {
+  int count = 0;
+  std::optional<std::string> id; // the last token id denied for this reason
+};
+
+void record_failures(pqxx::transaction_base& tx, const std::map<std::string, Folded>& failures,
+                     const Actor& actor)
+{
+  for (const auto& [reason, f] : failures) {
+    record_verify_failure(tx, reason, f.id, actor, f.count);
+  }
+}
 
 // Does the stored digest in `row` match one of the presented token's?
 bool digest_matches(const pqxx::row& row, const std::vector<StoredDigest>& candidates)
@@ -385,12 +427,7 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
     bool rotated; // a rotated-out token in its overlap
   };
   std::vector<Accepted> accepted;
-  // Failures folded by reason, for the audit trail.
-  struct Folded {
-    int count = 0;
-    std::optional<std::string> id; // the last token id denied for this reason
-  };
-  std::map<std::string, Folded> failures;
+  std::map<std::string, Folded> failures; // by reason
   auto deny = [&](BatchAnswer& a, const std::string& reason, const std::string& id) {
     a = BatchAnswer{};
     a.reason = reason;
@@ -404,6 +441,7 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
   // (its use cannot be counted); see verify_token.
   auto effective = req;
   effective.touch = req.touch && !db.impl().read_only_now();
+  // The lookup, and the checks of what it found.
   guarded(db, [&] {
     pqxx::nontransaction tx(db.impl().conn);
     // Small lookups (serve's, a co-process's line or two) are prepared once
@@ -472,9 +510,16 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
         deny(a, e.reason(), match ? std::string(rows[*found][11].c_str()) : p.id);
       }
     }
-    if (accepted.empty()) {
-      return;
-    }
+  });
+  const auto actor = current_actor();
+  // The write, and what follows it: counted uses are settled (a use the
+  // write did not take is refused), rotated-out tokens' uses flagged and
+  // the failures recorded. All in one transaction, unless the write is all
+  // there is: a batch that answers `error` has counted no use.
+  const bool alone = (failures.empty() || !req.audit)
+                     && std::none_of(accepted.begin(), accepted.end(),
+                                     [](const Accepted& x) { return x.counted || x.rotated; });
+  const auto write_and_record = [&](pqxx::transaction_base& tx) {
     std::vector<std::string> acc_ids;
     std::vector<std::string> acc_addrs;
     for (const auto& x : accepted) {
@@ -525,23 +570,47 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
         deny(answers[x.index], "used-up", x.id);
       }
     }
-  });
-  if (effective.touch) {
-    std::vector<std::string> rotated; // rotated-out tokens in their overlap, accepted
+    if (!wrote) {
+      return false; // read-only: nothing can be written (and the transaction has failed)
+    }
+    std::vector<std::string> rotated;
     for (const auto& x : accepted) {
       if (x.rotated && answers[x.index].ok) {
         rotated.push_back(x.id);
       }
     }
     if (!rotated.empty()) {
-      flag_rotated_use(db, rotated);
+      flag_rotated_use(tx, rotated, actor);
+    }
+    if (req.audit) {
+      record_failures(tx, failures, actor);
+    }
+    return true;
+  };
+  if (!accepted.empty()) {
+    const bool done = guarded(db, [&] {
+      if (alone) {
+        pqxx::nontransaction tx(db.impl().conn);
+        return write_and_record(tx);
+      }
+      pqxx::work tx(db.impl().conn);
+      if (!write_and_record(tx)) {
+        return false;
+      }
+      tx.commit();
+      return true;
+    });
+    if (done) {
+      return answers;
     }
   }
+  // No write (or a standby refused it): the failures alone, none on a standby.
   if (req.audit && !failures.empty()) {
-    const auto actor = current_actor();
-    for (const auto& [reason, f] : failures) {
-      record_verify_failure(db, reason, f.id, actor, f.count);
-    }
+    optional_write(db, [&] {
+      pqxx::work tx(db.impl().conn);
+      record_failures(tx, failures, actor);
+      tx.commit();
+    });
   }
   return answers;
 }

@@ -116,8 +116,9 @@ struct Verifier::Impl {
         const bool lost = e.code() == "unavailable";
         discard(lost);
         // A pooled connection that died while idle says nothing about the
-        // server now: one more try, on a new connection.
-        if (lost && lease.reused && attempt == 0) {
+        // server now: one more try, on a new connection. Not after a
+        // commit that may have been applied.
+        if (lost && lease.reused && attempt == 0 && dynamic_cast<const InDoubtError*>(&e) == nullptr) {
           continue;
         }
         throw;

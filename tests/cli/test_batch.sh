@@ -181,4 +181,66 @@ wait "$locker"
 expect_one_line_err
 expect_err "^token: revoked: token $RACE_ID changed while its use was being counted \\(revoked\\)$"
 [ "$(sql "select uses from tokenadm.tokens where id = '$RACE_ID'")" = 0 ] || fail "a use was counted on a revoked row"
+# The audit trail refusing writes (a trigger that raises): a verify's write
+# and its audit rows are one transaction, so a verify that answers error
+# (exit 2) has counted no use, and flagged nothing.
+create_token --owner audfail --label limited --max-uses 3
+AF=$TOK AF_ID=$TOK_ID
+create_token --owner audfail --label revoked
+AFR=$TOK
+run_token 0 revoke "$TOK_ID"
+create_token --owner audfail --label rotated --max-uses 3
+AFO=$TOK AFO_ID=$TOK_ID
+run_token 0 rotate "$AFO_ID" --overlap 1h
+remember_secret "$(cat "$TMP/out")"
+sql "create function tokenadm.test_refuse() returns trigger language plpgsql as \$\$begin raise exception 'audit refused'; end\$\$;
+     create trigger test_refuse before insert or update on tokenadm.audit for each row execute function tokenadm.test_refuse()"
+# A counted use and a failure to record.
+printf '%s\n%s\n' "$AF" "$AFR" | run_token 0 verify --batch
+expect_out_exactly "error database
+error database"
+# A rotated-out token's counted use, whose use must be flagged.
+run_token 0 verify --batch <<<"$AFO"
+expect_out_exactly "error database"
+run_token 2 verify <<<"$AFO"
+expect_one_line_err
+expect_err '^token: database error: .*audit refused'
+[ "$(sql "select string_agg(uses::text, ',' order by label) from tokenadm.tokens where id in ('$AF_ID', '$AFO_ID')")" = "0,0" ] \
+  || fail "a verify that failed to write its audit rows counted a use: $(sql "select label, uses from tokenadm.tokens where owner = 'audfail'" | tr '\n' ' ')"
+sql "drop trigger test_refuse on tokenadm.audit; drop function tokenadm.test_refuse()"
+printf '%s\n%s\n' "$AF" "$AFR" | run_token 0 verify --batch
+expect_out "^ok $AF_ID audfail"
+run_token 0 verify <<<"$AFO"
+[ "$(sql "select string_agg(uses::text, ',' order by label) from tokenadm.tokens where id in ('$AF_ID', '$AFO_ID')")" = "1,1" ] \
+  || fail "uses after the audit came back"
+[ "$(sql "select count(*) from tokenadm.audit where token_id = '$AFO_ID' and outcome = 'rotated-token-used'")" = 1 ] \
+  || fail "the rotated-out token's use was not flagged once"
+# The connection lost during the commit that counts a use: its outcome is
+# unknown, so the line is answered "error unavailable", not tried again on
+# a new connection (which would count the use a second time had the first
+# commit been applied). A deferred trigger holds the commit open while the
+# session is terminated.
+create_token --owner indoubt --label warm
+WARM=$TOK
+create_token --owner indoubt --label counted --max-uses 5
+IND=$TOK IND_ID=$TOK_ID
+sql "create function tokenadm.test_slow() returns trigger language plpgsql as \$\$begin perform pg_sleep(3); return null; end\$\$;
+     create constraint trigger test_slow after update on tokenadm.tokens deferrable initially deferred
+       for each row when (new.owner = 'indoubt' and new.max_uses is not null) execute function tokenadm.test_slow()"
+{
+  echo "$WARM"
+  sleep 1 # answered first: the connection is then one that was used
+  echo "$IND"
+} | "$TOKEN" verify --batch >"$TMP/out" 2>"$TMP/err" &
+batcher=$!
+for _ in $(seq 50); do
+  [ "$(sql "select count(*) from pg_stat_activity where wait_event = 'PgSleep'")" = 1 ] && break
+  sleep 0.1
+done
+sql "select pg_terminate_backend(pid) from pg_stat_activity where wait_event = 'PgSleep'" >/dev/null
+wait "$batcher" || fail "verify --batch exited $? after an in-doubt commit"
+sql "drop trigger test_slow on tokenadm.tokens; drop function tokenadm.test_slow()"
+[ "$(sed -n 2p "$TMP/out")" = "error unavailable" ] || fail "an in-doubt commit was answered '$(sed -n 2p "$TMP/out")'"
+expect_err 'outcome is unknown'
+[ "$(sql "select uses from tokenadm.tokens where id = '$IND_ID'")" = 0 ] || fail "the in-doubt use was counted again"
 pass

@@ -221,8 +221,10 @@ std::vector<std::string> batch_answers(BatchLink& link, const Globals& g,
       }
       // A connection that was idle may have died long ago (the server
       // restarted): one more try at once, on a new one. A new one that
-      // fails says the server is gone.
-      if (!link.fresh() && attempt == 0) {
+      // fails says the server is gone. Not after a commit that may have
+      // been applied (its uses counted): those lines get an error.
+      if (!link.fresh() && attempt == 0
+          && dynamic_cast<const tokenadm::InDoubtError*>(&e) == nullptr) {
         link.drop();
         continue;
       }

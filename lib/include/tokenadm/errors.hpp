@@ -50,6 +50,14 @@ public:
   }
 };
 
+// The connection was lost during a commit, whose outcome is unknown: code
+// "unavailable", but never retried, as it may have been applied (a use
+// counted twice).
+class InDoubtError : public DbError {
+public:
+  explicit InDoubtError(const std::string& message) : DbError(message, "unavailable") {}
+};
+
 class NotFound : public Error {
 public:
   explicit NotFound(const std::string& message) : Error("not_found", message) {}
