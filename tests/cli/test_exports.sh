@@ -35,4 +35,27 @@ echo 'not ELF' >"$TMP/badlib/libmicrohttpd.so.12"
 LD_LIBRARY_PATH=$TMP/badlib:${LD_LIBRARY_PATH:-} run_token 2 serve --listen 127.0.0.1:0 --dsn 'host=/nonexistent'
 expect_one_line_err
 expect_err '^token: cannot load libmicrohttpd\.so\.12 to serve HTTP \(install libmicrohttpd12\)$'
+# Code layout (CMakeLists.txt, tokenadm_code_layout): token and libtokenadm
+# are linked by lld with lib/oneshot.order, the functions one-shot commands
+# run, placed first and together. Checked on the normal (GCC) build; a
+# sanitizer build (clang) has other names.
+if [ "${TOKENADM_SANITIZED:-}" != 1 ]; then
+  order=$TOKENADM_SRC/lib/oneshot.order
+  for f in "$TOKEN" "$lib"; do
+    readelf -p .comment "$f" | grep -q 'LLD' || fail "$f was not linked by lld (scripts/install-deps installs it): one-shot code is not laid out together"
+  done
+  { nm --defined-only "$TOKEN"; nm --defined-only "$lib"; } | awk '{print $3}' | sort -u >"$TMP/syms"
+  have=$(grep -cxFf "$TMP/syms" "$order")
+  total=$(wc -l <"$order")
+  [ $((have * 100)) -ge $((total * 80)) ] \
+    || fail "lib/oneshot.order is stale: $have of its $total functions are in this build (run scripts/orderfile)"
+  # Together: the listed functions of each file lie within 256 KB.
+  for f in "$TOKEN" "$lib"; do
+    # (nm's addresses are fixed-width hex: they sort as text)
+    nm --defined-only "$f" | awk 'NR == FNR { want[$1]; next } ($3 in want) { print $1 }' "$order" - \
+      | sort >"$TMP/addrs"
+    span=$(( 16#$(tail -1 "$TMP/addrs") - 16#$(head -1 "$TMP/addrs") ))
+    [ "$span" -lt 262144 ] || fail "the one-shot functions of $f span $span bytes: not laid out together"
+  done
+fi
 pass
