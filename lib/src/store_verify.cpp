@@ -153,9 +153,19 @@ bool touch_verified(Db& db, const std::string& id, const std::vector<StoredDiges
   return guarded(db, [&] {
     try {
       if (!rotated) {
+        // One statement, committed by itself: lost with the connection, it
+        // may have counted the use, so it must not be tried again.
         pqxx::nontransaction tx(db.impl().conn);
-        const auto r = write(tx);
-        return !r.empty() && r[0][0].as<bool>();
+        try {
+          const auto r = write(tx);
+          return !r.empty() && r[0][0].as<bool>();
+        } catch (const pqxx::broken_connection& e) {
+          if (!limited) {
+            throw;
+          }
+          throw InDoubtError("lost the connection while a use was being counted; the outcome is "
+                             "unknown: " + first_line_scrubbed(db, e.what()));
+        }
       }
       pqxx::work tx(db.impl().conn);
       const auto r = write(tx);
@@ -295,7 +305,8 @@ Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req
     }
     throw;
   }
-  Verified out{found_id, row[2].c_str(), opt(row[12]), opt(row[7])};
+  Verified out{found_id, row[2].c_str(), opt(row[12]), opt(row[7]),
+               split_words(row[3].c_str(), ",")};
   if (out.replaced_by && effective.touch && !touched) {
     flag_rotated_use(db, {found_id});
   }
@@ -511,14 +522,20 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
       }
     }
   });
-  const auto actor = current_actor();
+  std::optional<Actor> actor_; // looked up (NSS) only when something is recorded
+  const auto actor = [&]() -> const Actor& {
+    if (!actor_) {
+      actor_ = current_actor();
+    }
+    return *actor_;
+  };
   // The write, and what follows it: counted uses are settled (a use the
   // write did not take is refused), rotated-out tokens' uses flagged and
-  // the failures recorded. All in one transaction, unless the write is all
-  // there is: a batch that answers `error` has counted no use.
-  const bool alone = (failures.empty() || !req.audit)
-                     && std::none_of(accepted.begin(), accepted.end(),
-                                     [](const Accepted& x) { return x.counted || x.rotated; });
+  // the failures recorded. All in one transaction when a use is counted or
+  // flagged: a batch that answers `error` has counted and flagged none. A
+  // write of last_used_at alone commits by itself.
+  const bool alone = std::none_of(accepted.begin(), accepted.end(),
+                                  [](const Accepted& x) { return x.counted || x.rotated; });
   const auto write_and_record = [&](pqxx::transaction_base& tx) {
     std::vector<std::string> acc_ids;
     std::vector<std::string> acc_addrs;
@@ -580,10 +597,10 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
       }
     }
     if (!rotated.empty()) {
-      flag_rotated_use(tx, rotated, actor);
+      flag_rotated_use(tx, rotated, actor());
     }
-    if (req.audit) {
-      record_failures(tx, failures, actor);
+    if (req.audit && !alone && !failures.empty()) {
+      record_failures(tx, failures, actor());
     }
     return true;
   };
@@ -600,16 +617,16 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
       tx.commit();
       return true;
     });
-    if (done) {
-      return answers;
+    if (done && !alone) {
+      return answers; // the failures were recorded with the write
     }
   }
-  // No write (or a standby refused it): the failures alone, none on a standby.
+  // No write in a transaction (or a standby refused it): the failures
+  // alone, none on a standby.
   if (req.audit && !failures.empty()) {
     optional_write(db, [&] {
-      pqxx::work tx(db.impl().conn);
-      record_failures(tx, failures, actor);
-      tx.commit();
+      pqxx::nontransaction tx(db.impl().conn);
+      record_failures(tx, failures, actor());
     });
   }
   return answers;

@@ -197,9 +197,12 @@ VerifyResult Verifier::verify(const std::string& token, std::optional<std::strin
     // connection, and so never waits for one.
     validate_verify_request(req);
     const auto v = m_impl->with_connection([&](Db& db) {
+      // The roles as the verify's own lookup read them: no statement after
+      // one that may have counted a use (a failure there would answer
+      // error, and be retried, for a use already counted).
       auto verified = verify_token(db, token, req, m_impl->hasher);
       if (m_impl->options.fetch_roles) {
-        r.roles = show_token(db, verified.id).roles;
+        r.roles = verified.roles;
       } else if (req.role) {
         r.roles = {*req.role};
       }

@@ -220,6 +220,14 @@ run_token 0 verify <<<"$AFO"
 # a new connection (which would count the use a second time had the first
 # commit been applied). A deferred trigger holds the commit open while the
 # session is terminated.
+# terminate_sleeper: once a session sleeps in a test trigger, terminates it.
+terminate_sleeper() {
+  for _ in $(seq 50); do
+    [ "$(sql "select count(*) from pg_stat_activity where wait_event = 'PgSleep'")" = 1 ] && break
+    sleep 0.1
+  done
+  sql "select pg_terminate_backend(pid) from pg_stat_activity where wait_event = 'PgSleep'" >/dev/null
+}
 create_token --owner indoubt --label warm
 WARM=$TOK
 create_token --owner indoubt --label counted --max-uses 5
@@ -233,14 +241,26 @@ sql "create function tokenadm.test_slow() returns trigger language plpgsql as \$
   echo "$IND"
 } | "$TOKEN" verify --batch >"$TMP/out" 2>"$TMP/err" &
 batcher=$!
-for _ in $(seq 50); do
-  [ "$(sql "select count(*) from pg_stat_activity where wait_event = 'PgSleep'")" = 1 ] && break
-  sleep 0.1
-done
-sql "select pg_terminate_backend(pid) from pg_stat_activity where wait_event = 'PgSleep'" >/dev/null
+terminate_sleeper
 wait "$batcher" || fail "verify --batch exited $? after an in-doubt commit"
 sql "drop trigger test_slow on tokenadm.tokens; drop function tokenadm.test_slow()"
 [ "$(sed -n 2p "$TMP/out")" = "error unavailable" ] || fail "an in-doubt commit was answered '$(sed -n 2p "$TMP/out")'"
 expect_err 'outcome is unknown'
 [ "$(sql "select uses from tokenadm.tokens where id = '$IND_ID'")" = 0 ] || fail "the in-doubt use was counted again"
+# The same for one-shot verify, whose counting statement commits by itself:
+# lost with the connection, its outcome is unknown, and said so.
+create_token --owner indoubt --label counted1 --max-uses 5
+IND1=$TOK
+sql "create function tokenadm.test_slow() returns trigger language plpgsql as \$\$begin perform pg_sleep(3); return new; end\$\$;
+     create trigger test_slow before update on tokenadm.tokens
+       for each row when (new.owner = 'indoubt' and new.max_uses is not null) execute function tokenadm.test_slow()"
+"$TOKEN" verify <<<"$IND1" >"$TMP/out" 2>"$TMP/err" &
+verifier=$!
+terminate_sleeper
+rc=0
+wait "$verifier" || rc=$?
+sql "drop trigger test_slow on tokenadm.tokens; drop function tokenadm.test_slow()"
+[ "$rc" = 2 ] || fail "one-shot verify exited $rc after losing its counting statement"
+expect_one_line_err
+expect_err '^token: lost the connection while a use was being counted; the outcome is unknown'
 pass

@@ -203,6 +203,14 @@ std::vector<std::string> batch_answers(BatchLink& link, const Globals& g,
     } catch (const tokenadm::DbError& e) {
       const bool timed_out = deadline_fired();
       disarm_deadline();
+      if (dynamic_cast<const tokenadm::InDoubtError*>(&e) != nullptr) {
+        // A commit that may have counted uses: not tried again. The
+        // connection is gone; the next lines get a new one at once.
+        note(e.what());
+        link.drop();
+        error = "error unavailable";
+        break;
+      }
       if (timed_out) {
         // The deadline cancelled the query on the server (rolled back):
         // no answer in time, but the connection is fine.
@@ -221,10 +229,8 @@ std::vector<std::string> batch_answers(BatchLink& link, const Globals& g,
       }
       // A connection that was idle may have died long ago (the server
       // restarted): one more try at once, on a new one. A new one that
-      // fails says the server is gone. Not after a commit that may have
-      // been applied (its uses counted): those lines get an error.
-      if (!link.fresh() && attempt == 0
-          && dynamic_cast<const tokenadm::InDoubtError*>(&e) == nullptr) {
+      // fails says the server is gone.
+      if (!link.fresh() && attempt == 0) {
         link.drop();
         continue;
       }

@@ -311,6 +311,7 @@ struct Verified {
   // when it stops working.
   std::optional<std::string> replaced_by;
   std::optional<std::string> stops_at;
+  std::vector<std::string> roles; // every role of the token, as the lookup read them
 };
 
 // --role names one of the known roles; anything else is a UsageError, not
