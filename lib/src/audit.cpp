@@ -36,9 +36,13 @@ void list_audit(Db& db, const AuditFilter& f, const std::function<void(const Aud
   }
   const std::string sql =
     "declare tokenadm_audit no scroll cursor for select a.id, " + iso("a.at")
-    + ", a.action, a.token_id, a.owner, a.actor, a.sudo_user, a.host, a.outcome, a.reason,"
+    // A bulk creation's row (token_ids, migration 10) shows the token asked for.
+    + ", a.action, coalesce(a.token_id,"
+      " case when $1::text is not null and a.token_ids @> array[$1::text] then $1 end),"
+      " a.owner, a.actor, a.sudo_user, a.host, a.outcome, a.reason,"
       " a.details::text, a.count from tokenadm.audit a"
-      " where ($1::text is null or a.token_id = $1) and ($2::text is null or a.owner = $2)"
+      " where ($1::text is null or a.token_id = $1 or a.token_ids @> array[$1::text])"
+      " and ($2::text is null or a.owner = $2)"
       " and ($3::text is null or a.action = $3)"
       " and ($4::timestamptz is null or a.at >= $4::timestamptz)"
       " and ($5::timestamptz is null or a.at < $5::timestamptz)"

@@ -534,19 +534,18 @@ std::vector<CreatedToken> create_tokens_bulk(Db& db, const NewToken& asked,
       }
       copy.complete();
     }
-    {
-      pqxx::stream_to copy(tx, "tokenadm.audit",
-                           std::vector<std::string>{"action", "token_id", "owner", "actor",
-                                                    "sudo_user", "host", "outcome", "details"});
-      const std::string details = json{{"bulk", labels.size()}, {"roles", spec.roles}}.dump();
-      const std::string creator = actor.describe();
-      const char* sudo = actor.sudo_user.empty() ? nullptr : actor.sudo_user.c_str();
-      for (const auto& c : out) {
-        copy << std::make_tuple(std::string("create"), c.info.id, spec.owner, creator, sudo,
-                                actor.host, std::string("ok"), details);
-      }
-      copy.complete();
+    // One audit row for them all (migration 10): their ids, and how many.
+    std::vector<std::string> ids;
+    ids.reserve(out.size());
+    for (const auto& c : out) {
+      ids.push_back(c.info.id);
     }
+    tx.exec_params("insert into tokenadm.audit (at, action, owner, actor, sudo_user, host, outcome,"
+                   " details, count, token_ids) values (now(), 'create', $1, $2, nullif($3, ''),"
+                   " $4, 'ok', $5::jsonb, $6, $7::text[])",
+                   spec.owner, actor.describe(), actor.sudo_user, actor.host,
+                   json{{"bulk", labels.size()}, {"roles", spec.roles}}.dump(),
+                   static_cast<int>(out.size()), text_array(ids));
     tx.commit();
     return out;
   });

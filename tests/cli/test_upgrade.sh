@@ -123,4 +123,18 @@ sql "select array_to_string(reloptions, ',') from pg_class where oid = 'tokenadm
 grep -q 'Asynchronous notification "tokenadm_tokens"' "$TMP/out" || fail "a change to tokens was not announced after the upgrade"
 [ "$("$PGBIN/psql" -X -q -At -d "${DB}_v3" -c "select tgenabled from pg_trigger where tgname = 'tokens_changed'")" = A ] \
   || fail "the trigger does not fire always (session_replication_role = replica) after the upgrade"
+# Version 10: a bulk creation is one audit row, its tokens' ids in
+# token_ids; audit --token finds it by any of them, and a token's own row
+# as before.
+run_token 0 create --count 3 --owner bulk10 --label b
+while read -r t; do remember_secret "$t"; done <"$TMP/out"
+second=$(sed -n 2p "$TMP/out" | cut -d_ -f2)
+[ "$("$PGBIN/psql" -X -q -At -d "${DB}_v3" -c "select count(*), sum(count), sum(cardinality(token_ids)) from tokenadm.audit where owner = 'bulk10'")" = "1|3|3" ] \
+  || fail "a bulk creation is not one audit row after the upgrade"
+run_token 0 audit --token "$second" --format json
+expect_out "\"id\":\"$second\""
+expect_out '"count":3'
+create_token --owner one10
+run_token 0 audit --token "$TOK_ID" --format json
+expect_out "\"id\":\"$TOK_ID\""
 pass
