@@ -506,13 +506,14 @@ std::vector<CreatedToken> create_tokens_bulk(Db& db, const NewToken& asked,
       const char* contact = nullable(spec.contact);
       const auto allow = allow_param(spec);
       const auto max_uses = max_uses_param(spec);
+      auto tokens = generate_tokens(spec.prefix, labels.size());
       for (const auto& label : labels) {
         if (progress && out.size() % 5000 == 0) {
           progress(out.size(), labels.size());
         }
         CreatedToken c;
-        c.token = generate_token(spec.prefix);
-        const auto id = parse_token(c.token).id;
+        c.token = std::move(tokens[out.size()]);
+        auto id = c.token.substr(spec.prefix.size() + 1, k_id_len); // prefix_id_secret
         const auto d = hasher.make(c.token);
         copy << std::make_tuple(id, d.hex, d.hash_alg, d.key_id, spec.owner, label, roles, scopes,
                                 meta, creator, std::string("bulk"), exp_text, contact,

@@ -62,22 +62,62 @@ bool split(std::string_view token, std::string_view& prefix, std::string_view& i
 
 } // namespace
 
-std::string random_base62(std::size_t n)
-{
-  // Rejection sampling: bytes >= 248 (4 * 62) are dropped so each character
-  // is uniform over the alphabet.
-  std::string out;
-  out.reserve(n);
-  unsigned char buf[64];
-  while (out.size() < n) {
-    random_bytes(buf, sizeof buf);
-    for (unsigned char b : buf) {
-      if (b < 248 && out.size() < n) {
+namespace {
+
+// Uniform base62 characters from getrandom(2), N bytes a call. Rejection
+// sampling: bytes >= 248 (4 * 62) are dropped so each character is uniform
+// over the alphabet. What is left of the bytes is wiped when it goes.
+template<std::size_t N>
+class RandomChars {
+public:
+  RandomChars() = default;
+  RandomChars(const RandomChars&) = delete;
+  RandomChars& operator=(const RandomChars&) = delete;
+  ~RandomChars() { OPENSSL_cleanse(m_buf, sizeof m_buf); }
+
+  void append(std::string& out, std::size_t n)
+  {
+    while (n > 0) {
+      if (m_pos == N) {
+        random_bytes(m_buf, N);
+        m_pos = 0;
+      }
+      const unsigned char b = m_buf[m_pos];
+      m_buf[m_pos++] = 0;
+      if (b < 248) {
         out += k_alphabet[b % 62];
+        --n;
       }
     }
   }
-  OPENSSL_cleanse(buf, sizeof buf);
+
+private:
+  unsigned char m_buf[N];
+  std::size_t m_pos = N;
+};
+
+template<std::size_t N>
+std::string make_token(std::string_view prefix, RandomChars<N>& chars)
+{
+  std::string body;
+  body.reserve(prefix.size() + 2 + k_id_len + k_secret_len + k_check_len);
+  body += prefix;
+  body += '_';
+  chars.append(body, k_id_len);
+  body += '_';
+  chars.append(body, k_secret_len);
+  body += check_chars(body);
+  return body;
+}
+
+} // namespace
+
+std::string random_base62(std::size_t n)
+{
+  std::string out;
+  out.reserve(n);
+  RandomChars<64> chars;
+  chars.append(out, n);
   return out;
 }
 
@@ -131,9 +171,21 @@ std::string printable_id(std::string_view id)
 
 std::string generate_token(std::string_view prefix)
 {
-  std::string body = std::string(prefix) + "_" + random_base62(k_id_len) + "_"
-                     + random_base62(k_secret_len);
-  return body + check_chars(body);
+  // 42 characters need about 43 of the 64 bytes.
+  RandomChars<64> chars;
+  return make_token(prefix, chars);
+}
+
+std::vector<std::string> generate_tokens(std::string_view prefix, std::size_t n)
+{
+  // One getrandom(2) call for about 80 tokens, not two for each.
+  RandomChars<4096> chars;
+  std::vector<std::string> out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    out.push_back(make_token(prefix, chars));
+  }
+  return out;
 }
 
 bool looks_like_token(std::string_view text)

@@ -104,6 +104,39 @@ TEST_CASE("1000 generated tokens (and their ids) are distinct")
   CHECK(ids.size() == 1000);
 }
 
+TEST_CASE("generate_tokens makes n distinct tokens of the shape, across its buffer's refills")
+{
+  CHECK(generate_tokens("tka", 0).empty());
+  // 1,000 tokens draw about 43,000 random bytes: ten refills of the
+  // 4,096-byte buffer.
+  const auto made = generate_tokens("tkb", 1000);
+  REQUIRE(made.size() == 1000);
+  std::set<std::string> tokens(made.begin(), made.end());
+  std::set<std::string> ids;
+  std::map<char, int> counts;
+  for (const auto& t : made) {
+    const auto p = parse_token(t); // shape and check characters
+    CHECK(p.prefix == "tkb");
+    ids.insert(p.id);
+    for (char c : t.substr(4, k_id_len + 1 + k_secret_len)) {
+      ++counts[c];
+    }
+  }
+  CHECK(tokens.size() == 1000);
+  CHECK(ids.size() == 1000);
+  // 42,000 id and secret characters and 1,000 '_': expected 677 of each
+  // symbol, sd ~26; [450, 900] is ~8 sd either side.
+  CHECK(counts.size() == 63);
+  for (const auto& [symbol, count] : counts) {
+    const char c = symbol;
+    CAPTURE(c);
+    if (c != '_') {
+      CHECK(count > 450);
+      CHECK(count < 900);
+    }
+  }
+}
+
 TEST_CASE("random_base62 returns n base62 characters, roughly uniform")
 {
   CHECK(random_base62(0).empty());

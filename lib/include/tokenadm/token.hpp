@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tokenadm {
 
@@ -39,6 +40,9 @@ bool valid_id(std::string_view id);
 
 // A new token with the given prefix (must satisfy valid_prefix).
 std::string generate_token(std::string_view prefix);
+// n new tokens, as generate_token makes them, from fewer reads of the
+// kernel's random source.
+std::vector<std::string> generate_tokens(std::string_view prefix, std::size_t n);
 
 // Splits a presented token. Throws TokenRejected("malformed") if it does not
 // have the token's shape and TokenRejected("checksum") if the check
