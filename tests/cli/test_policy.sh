@@ -102,6 +102,11 @@ expect_no_out
 sql "update tokenadm.tokens set last_used_at = null where id = '$BOUND_ID'"
 printf '%s 127.0.2.1\n' "$BOUND" | run_token 0 verify --batch
 [ "$(sql "select used_from->0->>'addr' from tokenadm.tokens where id = '$BOUND_ID'")" = 127.0.2.1 ] || fail "batch address not kept"
+# The same token twice in a batch: the last address given is the newest.
+sql "update tokenadm.tokens set last_used_at = null where id = '$BOUND_ID'"
+printf '%s 127.0.2.3\n%s 127.0.2.4\n' "$BOUND" "$BOUND" | run_token 0 verify --batch
+[ "$(sql "select string_agg(e->>'addr', ',') from tokenadm.tokens, jsonb_array_elements(used_from) e where id = '$BOUND_ID'")" \
+  = "127.0.2.4,127.0.2.1,127.0.1.2,127.0.1.6,127.0.1.5" ] || fail "batch: the last address given"
 
 # --- use limits.
 create_token --owner once --role api --max-uses 2
@@ -135,6 +140,21 @@ THREE=$TOK; THREE_ID=$TOK_ID
 printf '%s\n%s\n%s\n%s\n%s\n' "$THREE" "$THREE" "$THREE" "$THREE" "$FREE" | run_token 0 verify --batch
 printf 'ok %s three\nok %s three\nok %s three\ndeny used-up\nok %s free\n' "$THREE_ID" "$THREE_ID" "$THREE_ID" "${FREE:4:10}" \
   | diff - "$TMP/out" >/dev/null || fail "batch use limit"
+# A counted use records its address as a plain one does (the last given).
+create_token --owner twice --max-uses 5
+printf '%s 127.0.3.1\n%s 127.0.3.2\n' "$TOK" "$TOK" | run_token 0 verify --batch
+[ "$(grep -c '^ok ' "$TMP/out")" = 2 ] || fail "batch counted uses"
+[ "$(sql "select uses || ' ' || (used_from->0->>'addr') from tokenadm.tokens where id = '$TOK_ID'")" = "2 127.0.3.2" ] \
+  || fail "batch: counted uses and their address"
+# Concurrent batches on one --max-uses 100 token: 4 co-processes x 40 lines.
+create_token --owner batched --max-uses 100
+for i in 1 2 3 4; do
+  for j in $(seq 40); do echo "$TOK"; done | "$TOKEN" verify --batch --no-audit >"$TMP/b$i" 2>&1 &
+done
+wait
+[ "$(cat "$TMP"/b[1-4] | grep -c '^ok ')" = 100 ] || fail "$(cat "$TMP"/b[1-4] | grep -c '^ok ') ok of a 100-use token in batches"
+[ "$(cat "$TMP"/b[1-4] | grep -c '^deny used-up$')" = 60 ] || fail "batches: used-up answers"
+[ "$(sql "select uses from tokenadm.tokens where owner = 'batched'")" = 100 ] || fail "batches: uses count"
 # Concurrency: 16 verifiers x 50 attempts on a --max-uses 100 token.
 create_token --owner hundred --max-uses 100
 HUNDRED=$TOK

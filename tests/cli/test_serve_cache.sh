@@ -47,7 +47,9 @@ E=$TOK E_ID=$TOK_ID
 
 # --- out of range, from the flag and from the file
 run_token 2 serve --cache-ttl 3601 --listen 127.0.0.1:0
-expect_one_line_err; expect_err '--cache-ttl'
+expect_one_line_err; expect_err '--cache-ttl'; expect_err 'not a whole number from 0 to 3600'
+run_token 2 serve --cache-ttl abc --listen 127.0.0.1:0
+expect_one_line_err; expect_err "--cache-ttl: 'abc' is not a whole number from 0 to 3600"
 CONF=$TMP/tokenadm.toml
 printf '[serve]\ncache_ttl = -1\n' >"$CONF"
 run_token 2 serve --config "$CONF" --listen 127.0.0.1:0

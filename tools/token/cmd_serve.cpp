@@ -1,6 +1,7 @@
 // token serve: the forward-auth HTTP endpoint (lib/src/server.cpp). This
 // file only reads options, handles signals and logs.
 #include "common.hpp"
+#include "usage.hpp"
 
 #include <tokenadm/errors.hpp>
 #include <tokenadm/server.hpp>
@@ -128,7 +129,7 @@ Command setup_serve(CLI::App& app, Globals& g)
                   "Reuse an accepted token's answer for up to SECONDS, until a change to tokens "
                   "is heard (default serve.cache_ttl, 0: never)")
     ->type_name("SECONDS")
-    ->check(CLI::Range(0, 3600));
+    ->check(in_range(0, 3600));
   add_write_flags(*sub, o->no_touch, o->no_audit);
   return {sub, [&g, o] { return run(g, *o); }};
 }
