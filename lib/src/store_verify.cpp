@@ -198,17 +198,26 @@ std::map<std::string, std::string> changed_reasons(pqxx::transaction_base& tx,
                                                    const std::vector<std::string>& ids,
                                                    const std::vector<std::string>& addresses)
 {
+  // Each id's address (the last given) in a jsonb map, and the rows chosen
+  // by id = any(...) alone: a join with the request can be planned as a
+  // nested loop over every pair (see verify_batch's write).
+  json by_id = json::object();
+  for (std::size_t i = 0; i < ids.size() && i < addresses.size(); ++i) {
+    if (!addresses[i].empty()) {
+      by_id[ids[i]] = addresses[i];
+    }
+  }
   std::map<std::string, std::string> out;
   for (const auto& row : tx.exec_params(
          "select t.id, case when t.revoked_at is not null and t.revoked_at <= now() then 'revoked'"
          " when t.expires_at is not null and t.expires_at <= now() then 'expired'"
          " when t.suspended_at is not null then 'suspended'"
          " when t.allow_from is not null"
-         "  and not coalesce(nullif(r.addr, '')::inet <<= any(t.allow_from), false) then 'address'"
+         "  and not coalesce(($2::jsonb ->> t.id)::inet <<= any(t.allow_from), false) then 'address'"
          " when t.max_uses is not null and t.uses >= t.max_uses then 'used-up'"
          " else 'unknown' end"
-         " from unnest($1::text[], $2::text[]) as r(id, addr) join tokenadm.tokens t on t.id = r.id",
-         text_array(ids), text_array(addresses))) {
+         " from tokenadm.tokens t where t.id = any($1::text[])",
+         text_array(ids), by_id.dump())) {
     out[row[0].c_str()] = row[1].c_str();
   }
   return out;
@@ -429,8 +438,9 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
   // The rows are chosen by `id = any(...)` alone, never by a join with the
   // request: on a table whose statistics are off (new, say), a join was
   // planned as a nested loop over every pair (10,000 ids: 20 s), where an
-  // array is searched by the index or by hashing. The index is read in id
-  // order, so concurrent batches lock rows in the same order.
+  // array is searched by the index or by hashing. The limited rows are
+  // locked in id order (whatever the plan), so concurrent batches counting
+  // the same tokens do not deadlock.
   static const std::string addr_of = "($3::jsonb ->> t.id)::inet";
   static const std::string write_sql =
     // Use-limited tokens: their count before is needed, so they are locked
@@ -440,9 +450,9 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
     // is refused.
     "with lk as (select t.id, t.uses, t.max_uses from tokenadm.tokens t"
     "  where t.id = any($2::text[]) and t.max_uses is not null and " + k_active_sql +
-    "  and t.suspended_at is null for update),"
+    "  and t.suspended_at is null order by t.id for update),"
     " counted as (update tokenadm.tokens t"
-    "  set uses = least(lk.max_uses, lk.uses + ($4::jsonb ->> t.id)::integer),"
+    "  set uses = least(lk.max_uses::bigint, lk.uses::bigint + ($4::jsonb ->> t.id)::bigint),"
     "  last_used_at = now(), used_from = " + used_from_sql("t", addr_of) +
     "  from lk where t.id = lk.id and lk.uses < lk.max_uses"
     "  returning t.id, lk.uses, lk.max_uses),"

@@ -146,6 +146,12 @@ printf '%s 127.0.3.1\n%s 127.0.3.2\n' "$TOK" "$TOK" | run_token 0 verify --batch
 [ "$(grep -c '^ok ' "$TMP/out")" = 2 ] || fail "batch counted uses"
 [ "$(sql "select uses || ' ' || (used_from->0->>'addr') from tokenadm.tokens where id = '$TOK_ID'")" = "2 127.0.3.2" ] \
   || fail "batch: counted uses and their address"
+# A limit at the integer's top: the count never overflows.
+create_token --owner top --max-uses 2147483647
+sql "update tokenadm.tokens set uses = 2147483646 where id = '$TOK_ID'"
+printf '%s\n%s\n%s\n' "$TOK" "$TOK" "$TOK" | run_token 0 verify --batch
+printf 'ok %s top\ndeny used-up\ndeny used-up\n' "$TOK_ID" | diff - "$TMP/out" >/dev/null || fail "batch at the top of the limit: $(cat "$TMP/out")"
+[ "$(sql "select uses from tokenadm.tokens where id = '$TOK_ID'")" = 2147483647 ] || fail "uses at the top"
 # Concurrent batches on one --max-uses 100 token: 4 co-processes x 40 lines.
 create_token --owner batched --max-uses 100
 for i in 1 2 3 4; do
