@@ -193,20 +193,14 @@ bool touch_verified(Db& db, const std::string& id, const std::vector<StoredDiges
 // between the lookup and the write (which checks again under the row
 // lock), or another verify used them up meanwhile. The reason as each row
 // is now, checked in check_verified's order, with each id's client address
-// ("" none); an id whose row is gone, or changed otherwise, is unknown.
+// ({id: addr}, the map the batch's write takes); an id whose row is gone,
+// or changed otherwise, is unknown.
 std::map<std::string, std::string> changed_reasons(pqxx::transaction_base& tx,
                                                    const std::vector<std::string>& ids,
-                                                   const std::vector<std::string>& addresses)
+                                                   const json& addresses)
 {
-  // Each id's address (the last given) in a jsonb map, and the rows chosen
-  // by id = any(...) alone: a join with the request can be planned as a
-  // nested loop over every pair (see verify_batch's write).
-  json by_id = json::object();
-  for (std::size_t i = 0; i < ids.size() && i < addresses.size(); ++i) {
-    if (!addresses[i].empty()) {
-      by_id[ids[i]] = addresses[i];
-    }
-  }
+  // The rows chosen by id = any(...) alone: a join with the request can be
+  // planned as a nested loop over every pair (see verify_batch's write).
   std::map<std::string, std::string> out;
   for (const auto& row : tx.exec_params(
          "select t.id, case when t.revoked_at is not null and t.revoked_at <= now() then 'revoked'"
@@ -217,7 +211,7 @@ std::map<std::string, std::string> changed_reasons(pqxx::transaction_base& tx,
          " when t.max_uses is not null and t.uses >= t.max_uses then 'used-up'"
          " else 'unknown' end"
          " from tokenadm.tokens t where t.id = any($1::text[])",
-         text_array(ids), by_id.dump())) {
+         text_array(ids), addresses.dump())) {
     out[row[0].c_str()] = row[1].c_str();
   }
   return out;
@@ -302,7 +296,8 @@ Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req
       // Its use was due to be counted, and the write matched nothing.
       const auto why = guarded(db, [&] {
         pqxx::nontransaction tx(db.impl().conn);
-        return reason_of(changed_reasons(tx, {found_id}, {req.address.value_or("")}), found_id);
+        const json address = req.address ? json{{found_id, *req.address}} : json::object();
+        return reason_of(changed_reasons(tx, {found_id}, address), found_id);
       });
       throw TokenRejected(why, "token " + found_id + " changed while its use was being counted ("
                                  + why + ")");
@@ -610,16 +605,14 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
       wrote = false;
     }
     std::vector<std::string> unwritten; // counted uses the write did not take
-    std::vector<std::string> unwritten_addrs;
     for (const auto& x : accepted) {
       if (x.counted && wrote && granted.count(x.id) == 0) {
         unwritten.push_back(x.id);
-        unwritten_addrs.push_back(x.address.value_or(""));
       }
     }
     const auto changed = unwritten.empty()
                            ? std::map<std::string, std::string>{}
-                           : changed_reasons(tx, unwritten, unwritten_addrs);
+                           : changed_reasons(tx, unwritten, last_addr);
     for (const auto& x : accepted) {
       if (!x.counted) {
         continue;
