@@ -513,7 +513,7 @@ std::vector<CreatedToken> create_tokens_bulk(Db& db, const NewToken& asked,
         }
         CreatedToken c;
         c.token = std::move(tokens[out.size()]);
-        auto id = c.token.substr(spec.prefix.size() + 1, k_id_len); // prefix_id_secret
+        const auto id = parse_token(c.token).id;
         const auto d = hasher.make(c.token);
         copy << std::make_tuple(id, d.hex, d.hash_alg, d.key_id, spec.owner, label, roles, scopes,
                                 meta, creator, std::string("bulk"), exp_text, contact,
