@@ -35,8 +35,11 @@ std::string verify_cols(bool times)
 }
 const std::string k_verify_cols = verify_cols(true);
 
-// The largest lookup verify_batch prepares (see there).
+// The largest lookup verify_batch prepares, and the tokens of a batch past
+// which its lookup is sent in statements of k_pipelined_chunk (see there).
 constexpr std::size_t k_prepared_max = 64;
+constexpr std::size_t k_pipelined_min = 4000;
+constexpr std::size_t k_pipelined_chunk = 2000;
 
 // A verify writes to a token's row only when this holds: every use of a
 // use-limited token is counted; otherwise last_used_at (and the address
@@ -364,7 +367,6 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
     std::optional<std::string> address;
   };
   std::vector<Pending> pending;
-  std::vector<std::string> ids;
   std::vector<StoredDigest> legacy_digests;
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     // What precheck_token() does, parsing each token once.
@@ -387,10 +389,12 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
       answers[i].reason = "malformed"; // a bad address
       continue;
     }
-    Pending p{i, std::move(id), hasher.candidates(tokens[i]), std::move(address)};
-    if (!p.id.empty()) {
-      ids.push_back(p.id);
-    } else {
+    // A token with an id is hashed when its row is checked (a large
+    // batch's while the server looks up the next ones); a legacy one now:
+    // its digests are what is looked up.
+    Pending p{i, std::move(id), {}, std::move(address)};
+    if (p.id.empty()) {
+      p.candidates = hasher.candidates(tokens[i]);
       legacy_digests.insert(legacy_digests.end(), p.candidates.begin(), p.candidates.end());
     }
     pending.push_back(std::move(p));
@@ -398,12 +402,8 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
   if (pending.empty()) {
     return answers;
   }
-  // Each id looked up once (serve's batches repeat the same few tokens),
-  // in the index's order.
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  // One snapshot for the whole batch: every revoke committed before it is
-  // seen.
+  // One snapshot for each statement of the lookup: every revoke committed
+  // before it is seen.
   // The batch's answers carry no messages: the revoked/expired times
   // (columns 7 and 8) are not formatted. Column 17: the row is due a write
   // (see k_write_due). Column 18, when asked for: seconds until the row's
@@ -416,13 +416,17 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
   // (parallel) sequential scan, 6x slower on a table of 1,000,000 tokens.
   // (`offset 0` keeps the subquery from being flattened into a join the
   // planner could hash.) With legacy tokens, an OR of the two indexes.
-  static const std::string id_probes =
-    " from unnest($1::text[]) r(id) cross join lateral"
-    " (select * from tokenadm.tokens t where t.id = r.id offset 0) t";
-  const std::string sql = "select " + k_version_sql + ", " + (req.cache_hint ? hinted_cols : batch_cols)
-                          + (legacy_digests.empty() ? id_probes
-                                                    : " from tokenadm.tokens t where t.id = any($1::text[])"
-                                                      " or t.digest = any($2::text[])");
+  const std::string& cols = req.cache_hint ? hinted_cols : batch_cols;
+  const auto probes = [&](const std::string& ids_sql) {
+    return "select " + k_version_sql + ", " + cols + " from unnest(" + ids_sql
+           + "::text[]) r(id) cross join lateral"
+             " (select * from tokenadm.tokens t where t.id = r.id offset 0) t";
+  };
+  const std::string sql =
+    legacy_digests.empty() ? probes("$1")
+                           : "select " + k_version_sql + ", " + cols
+                               + " from tokenadm.tokens t where t.id = any($1::text[])"
+                                 " or t.digest = any($2::text[])";
   // The one write of a batch: the uses of use-limited tokens counted (under
   // a row lock, so concurrent batches and verifies never exceed a limit),
   // and last_used_at and the last address recorded, at most once a minute
@@ -481,28 +485,21 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
   // (its use cannot be counted); see verify_token.
   auto effective = req;
   effective.touch = req.touch && !db.impl().read_only_now();
-  // The lookup, and the checks of what it found.
-  guarded(db, [&] {
-    pqxx::nontransaction tx(db.impl().conn);
-    // Small lookups (serve's, a co-process's line or two) are prepared once
-    // a session: their planning is a large part of them. Large ones are
-    // not: with 100,000 tokens in batches, the prepared (generic) plan was
-    // 5-20% slower in paired runs, where serve's lookups gained 10-20%.
-    const auto rows = !legacy_digests.empty()
-                        ? tx.exec_params(sql, text_array(ids), hex_array(legacy_digests))
-                      : ids.size() <= k_prepared_max ? exec_reused(db, tx, sql, text_array(ids))
-                                                     : tx.exec_params(sql, text_array(ids));
-    if (!rows.empty()) {
+  // The lookup, and the checks of what it found: the rows found for
+  // pending[from, to) checked against them.
+  bool version_checked = false;
+  const auto check = [&](const pqxx::result& rows, std::size_t from, std::size_t to) {
+    if (!rows.empty() && !version_checked) {
       require_schema_version(version_of(rows[0][0]));
-    } else {
-      require_schema_version(version_of(tx.exec("select " + k_version_sql)[0][0]));
+      version_checked = true;
     }
     std::unordered_map<std::string, std::size_t> by_id;
     by_id.reserve(rows.size());
     for (std::size_t r = 0; r < rows.size(); ++r) {
       by_id[rows[r][11].c_str()] = r;
     }
-    for (auto& p : pending) {
+    for (std::size_t k = from; k < to; ++k) {
+      auto& p = pending[k];
       std::optional<std::size_t> found;
       if (!p.id.empty()) {
         if (const auto it = by_id.find(p.id); it != by_id.end()) {
@@ -518,6 +515,9 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
       // check_verified reads the row with the version column first: the
       // batch rows have the same layout.
       auto& a = answers[p.index];
+      if (found && p.candidates.empty()) {
+        p.candidates = hasher.candidates(tokens[p.index]);
+      }
       const bool match = found && digest_matches(rows[*found], p.candidates);
       try {
         if (!match) {
@@ -553,6 +553,56 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
         // matched, else the id the token claims (none for a legacy one).
         deny(a, e.reason(), match ? std::string(rows[*found][11].c_str()) : p.id);
       }
+    }
+  };
+  // Ids of pending[from, to) (not legacy ones), each once, in the index's
+  // order (serve's batches repeat the same few tokens).
+  const auto ids_of = [&](std::size_t from, std::size_t to) {
+    std::vector<std::string> out;
+    for (std::size_t k = from; k < to; ++k) {
+      if (!pending[k].id.empty()) {
+        out.push_back(pending[k].id);
+      }
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  };
+  guarded(db, [&] {
+    pqxx::nontransaction tx(db.impl().conn);
+    if (!legacy_digests.empty()) {
+      check(tx.exec_params(sql, text_array(ids_of(0, pending.size())), hex_array(legacy_digests)),
+            0, pending.size());
+    } else if (pending.size() <= k_pipelined_min) {
+      // Small lookups (serve's, a co-process's line or two) are prepared
+      // once a session: their planning is a large part of them. Large ones
+      // are not: with 100,000 tokens in batches, the prepared (generic)
+      // plan was 5-20% slower in paired runs, where serve's lookups gained
+      // 10-20%.
+      const auto ids = ids_of(0, pending.size());
+      check(ids.size() <= k_prepared_max ? exec_reused(db, tx, sql, text_array(ids))
+                                         : tx.exec_params(sql, text_array(ids)),
+            0, pending.size());
+    } else {
+      // A large batch: its lookup in statements of k_pipelined_chunk tokens
+      // sent back to back (libpqxx's pipeline: one multi-statement query,
+      // the ids inline), so that the server looks up the next ones while
+      // the rows of one are checked here. The ids are the token's own
+      // (checked characters), quoted all the same.
+      pqxx::pipeline pipe(tx);
+      pipe.retain(static_cast<int>(pending.size() / k_pipelined_chunk + 1)); // all at once:
+      std::vector<std::pair<pqxx::pipeline::query_id, std::size_t>> sent;
+      for (std::size_t from = 0; from < pending.size(); from += k_pipelined_chunk) {
+        const auto to = std::min(pending.size(), from + k_pipelined_chunk);
+        sent.emplace_back(pipe.insert(probes(tx.quote(text_array(ids_of(from, to))))), from);
+      }
+      pipe.resume(); // sent
+      for (const auto& [query, from] : sent) {
+        check(pipe.retrieve(query), from, std::min(pending.size(), from + k_pipelined_chunk));
+      }
+    }
+    if (!version_checked) {
+      require_schema_version(version_of(tx.exec("select " + k_version_sql)[0][0]));
     }
   });
   std::optional<Actor> actor_; // looked up (NSS) only when something is recorded

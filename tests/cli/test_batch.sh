@@ -160,6 +160,66 @@ print(body + s)')
 run_token 2 verify --batch --format json </dev/null
 expect_one_line_err
 
+# A large batch (over 4,000 lines, whose lookup goes to the server as
+# statements of 2,000 tokens sent back to back): one answer per line, in
+# order, with revoked, unknown and repeated tokens in different statements.
+"$TOKEN" create --count 6000 --owner big --label big >"$TMP/big" 2>"$TMP/err" || fail "create --count 6000: $(cat "$TMP/err")"
+cat "$TMP/big" >>"$TMP/.secrets"
+big_id() { sed -n "$1p" "$TMP/big" | cut -d_ -f2; }
+run_token 0 revoke "$(big_id 10)" "$(big_id 4500)"
+{
+  cat "$TMP/big"
+  printf '%s\n' "$unknown" garbage
+  sed -n '1p;4500p;5999p' "$TMP/big" # again, after 6,000 lines
+} >"$TMP/bigin"
+run_token 0 verify --batch --no-touch <"$TMP/bigin"
+python3 - "$TMP/big" "$TMP/out" "$(big_id 10)" "$(big_id 4500)" <<'PY' || fail "the answers to a large batch"
+import sys
+ids = [l.split("_")[1] for l in open(sys.argv[1])]
+got = open(sys.argv[2]).read().split("\n")[:-1]
+revoked = set(sys.argv[3:5])
+want = ["deny revoked" if i in revoked else f"ok {i} big" for i in ids]
+want += ["deny unknown", "deny malformed", want[0], want[4499], want[5998]]
+assert got == want, next((n, g, w) for n, (g, w) in enumerate(zip(got + [None] * 9, want)) if g != w)
+PY
+# ... and with the table locked past --timeout: each of its 5,000 lines
+# 'error unavailable', said once on stderr; the connection is fine for the
+# next line. (All 5,000 are in the pipe before token starts, so they are
+# one batch; the lock is let go once they are answered.)
+python3 - "$TOKEN" "$TMP/big" "$PGBIN/psql" "$DB" >"$TMP/out" 2>"$TMP/err" <<'PY' || fail "a large batch past --timeout: $(head -3 "$TMP/out" "$TMP/err")"
+import fcntl, os, subprocess, sys, time
+token, big, psql, db = sys.argv[1:]
+lines = open(big).read().splitlines(keepends=True)
+locker = subprocess.Popen([psql, "-X", "-q", "-d", db], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+locker.stdin.write("begin; lock table tokenadm.tokens;\n")
+locker.stdin.flush()
+q = "select count(*) from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'tokens' and l.mode = 'AccessExclusiveLock' and l.granted"
+while subprocess.run([psql, "-X", "-Atc", q, "-d", db], capture_output=True, text=True).stdout.strip() != "1":
+    time.sleep(0.1)
+r, w = os.pipe()
+fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ: room for all 5,000 lines
+os.write(w, "".join(lines[:5000]).encode())
+p = subprocess.Popen([token, "--timeout", "2", "verify", "--batch", "--no-touch"], stdin=r, stdout=subprocess.PIPE, text=True)
+os.close(r)
+first = [p.stdout.readline() for _ in range(5000)]
+locker.stdin.write("commit;\n")
+locker.stdin.close()
+locker.wait()
+os.write(w, lines[0].encode())
+os.close(w)
+rest = p.stdout.read()
+sys.stdout.write("".join(first) + rest)
+sys.exit(p.wait())
+PY
+[ "$(head -5000 "$TMP/out" | sort | uniq -c | awk '{print $1 "x " $2, $3}')" = "5000x error unavailable" ] \
+  || fail "a large batch past --timeout: $(head -5000 "$TMP/out" | sort | uniq -c | head -5)"
+[ "$(sed -n '5001,$p' "$TMP/out")" = "ok $(big_id 1) big" ] || fail "the line after a timed-out batch: $(sed -n '5001,$p' "$TMP/out")"
+expect_one_line_err; expect_err '^token: timed out: a batch query did not finish within --timeout'
+# ... and without the schema: 'error schema' for each line.
+head -4500 "$TMP/big" | TOKENADM_DSN="host=$PGHOST port=$PGPORT user=$PGUSER dbname=${DB}_empty" run_token 0 verify --batch
+[ "$(sort "$TMP/out" | uniq -c | awk '{print $1 "x " $2, $3}')" = "4500x error schema" ] || fail "a large batch without the schema"
+expect_one_line_err; expect_err 'token init'
+
 # A use-limited token revoked while its use is being counted: the lookup
 # saw it live, the count waits for the revoke's row lock, then sees the row
 # revoked: refused, and no use counted on the revoked row.
