@@ -590,15 +590,32 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
       // the rows of one are checked here. The ids are the token's own
       // (checked characters), quoted all the same.
       pqxx::pipeline pipe(tx);
-      pipe.retain(static_cast<int>(pending.size() / k_pipelined_chunk + 1)); // all at once:
-      std::vector<std::pair<pqxx::pipeline::query_id, std::size_t>> sent;
-      for (std::size_t from = 0; from < pending.size(); from += k_pipelined_chunk) {
-        const auto to = std::min(pending.size(), from + k_pipelined_chunk);
-        sent.emplace_back(pipe.insert(probes(tx.quote(text_array(ids_of(from, to))))), from);
-      }
-      pipe.resume(); // sent
-      for (const auto& [query, from] : sent) {
-        check(pipe.retrieve(query), from, std::min(pending.size(), from + k_pipelined_chunk));
+      try {
+        pipe.retain(static_cast<int>(pending.size() / k_pipelined_chunk + 1)); // all at once:
+        std::vector<std::pair<pqxx::pipeline::query_id, std::size_t>> sent;
+        for (std::size_t from = 0; from < pending.size(); from += k_pipelined_chunk) {
+          const auto to = std::min(pending.size(), from + k_pipelined_chunk);
+          sent.emplace_back(pipe.insert(probes(tx.quote(text_array(ids_of(from, to))))), from);
+        }
+        pipe.resume(); // sent
+        for (const auto& [query, from] : sent) {
+          check(pipe.retrieve(query), from, std::min(pending.size(), from + k_pipelined_chunk));
+        }
+      } catch (const std::exception& e) {
+        // The statements not yet answered are read off the connection:
+        // the pipeline's destructor would cancel them and leave their
+        // results there, for the next pipelined batch to trip over. A
+        // connection lost on the way is said so, as libpqxx says it of a
+        // single statement (its pipeline reports it as an SQL error).
+        try {
+          pipe.flush();
+        } catch (const std::exception&) {
+        }
+        const PGconn* c = db.impl().conn.raw();
+        if (c == nullptr || PQstatus(c) != CONNECTION_OK) {
+          throw pqxx::broken_connection(e.what());
+        }
+        throw;
       }
     }
     if (!version_checked) {

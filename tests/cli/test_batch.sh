@@ -182,6 +182,11 @@ want = ["deny revoked" if i in revoked else f"ok {i} big" for i in ids]
 want += ["deny unknown", "deny malformed", want[0], want[4499], want[5998]]
 assert got == want, next((n, g, w) for n, (g, w) in enumerate(zip(got + [None] * 9, want)) if g != w)
 PY
+# ... and with its writes: last_used_at recorded on every row found live.
+run_token 0 verify --batch <"$TMP/big"
+[ "$(grep -c '^ok ' "$TMP/out")" = 5998 ] || fail "a large batch with writes: $(grep -vc '^ok ' "$TMP/out") not ok"
+[ "$(sql "select count(*) from tokenadm.tokens where owner = 'big' and last_used_at is not null")" = 5998 ] \
+  || fail "a large batch recorded the use of $(sql "select count(*) from tokenadm.tokens where owner = 'big' and last_used_at is not null") tokens"
 # ... and with the table locked past --timeout: each of its 5,000 lines
 # 'error unavailable', said once on stderr; the connection is fine for the
 # next line. (All 5,000 are in the pipe before token starts, so they are
@@ -216,9 +221,59 @@ PY
 [ "$(sed -n '5001,$p' "$TMP/out")" = "ok $(big_id 1) big" ] || fail "the line after a timed-out batch: $(sed -n '5001,$p' "$TMP/out")"
 expect_one_line_err; expect_err '^token: timed out: a batch query did not finish within --timeout'
 # ... and without the schema: 'error schema' for each line.
-head -4500 "$TMP/big" | TOKENADM_DSN="host=$PGHOST port=$PGPORT user=$PGUSER dbname=${DB}_empty" run_token 0 verify --batch
+head -4500 "$TMP/big" >"$TMP/big4500" # from a file: all 4,500 lines are one batch
+TOKENADM_DSN="host=$PGHOST port=$PGPORT user=$PGUSER dbname=${DB}_empty" run_token 0 verify --batch <"$TMP/big4500"
 [ "$(sort "$TMP/out" | uniq -c | awk '{print $1 "x " $2, $3}')" = "4500x error schema" ] || fail "a large batch without the schema"
 expect_one_line_err; expect_err 'token init'
+
+# A co-process whose pipelined batches fail (a schema newer than this
+# token; the backend terminated between two batches) answers every line of
+# the next ones, and then 'ok' once the database is right again: what a
+# failed batch left on the connection is not read by the next one.
+# coproc_batches STEP...: runs `token verify --batch --no-touch` and, in
+# turn, for each STEP "lines" sends 5,000 lines (all in the pipe at once)
+# and prints the counts of their answers, "sql:STATEMENT" runs the
+# statement with psql; exits with token's status.
+coproc_batches() {
+  python3 - "$TOKEN" "$TMP/big" "$PGBIN/psql" "$DB" "$@" <<'PY'
+import collections, fcntl, os, subprocess, sys
+token, big, psql, db, *steps = sys.argv[1:]
+lines = open(big).read().splitlines(keepends=True)[:5000]
+r, w = os.pipe()
+fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ: room for all 5,000 lines
+p = None
+for step in steps:
+    if step.startswith("sql:"):
+        subprocess.run([psql, "-X", "-q", "-d", db, "-c", step[4:]], check=True, stdout=subprocess.DEVNULL)
+        continue
+    os.write(w, "".join(lines).encode())
+    if p is None:
+        p = subprocess.Popen([token, "verify", "--batch", "--no-touch"], stdin=r, stdout=subprocess.PIPE, text=True)
+        os.close(r)
+    got = collections.Counter()
+    for _ in range(5000):
+        line = p.stdout.readline().strip()
+        got["ok" if line.startswith("ok ") else line] += 1
+    print(",".join(f"{n}x {a}" for a, n in sorted(got.items())))
+os.close(w)
+rest = p.stdout.read()
+sys.exit(p.wait() or (1 if rest else 0))
+PY
+}
+version_fn=$(sql "select pg_get_functiondef('tokenadm.schema_version_now'::regproc)")
+coproc_batches "sql:create or replace function tokenadm.schema_version_now() returns int language sql immutable as 'select 999'" \
+  lines lines "sql:$version_fn" lines >"$TMP/out" 2>"$TMP/err" || fail "the co-process ended ($?): $(cat "$TMP/err")"
+expect_out_exactly "5000x error schema
+5000x error schema
+2x deny revoked,4998x ok"
+expect_err 'schema'
+grep -q 'internal error' "$TMP/err" && fail "internal error after a failed pipelined batch"
+coproc_batches lines \
+  "sql:select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()" \
+  lines >"$TMP/out" 2>"$TMP/err" || fail "the co-process ended ($?): $(cat "$TMP/err")"
+expect_out_exactly "2x deny revoked,4998x ok
+2x deny revoked,4998x ok"
+check_clean "$TMP/out" "$TMP/err"
 
 # A use-limited token revoked while its use is being counted: the lookup
 # saw it live, the count waits for the revoke's row lock, then sees the row
