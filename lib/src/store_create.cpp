@@ -23,6 +23,7 @@ namespace {
 //  $8 scopes json $9 contact $10 meta json $11 expires_in s $12 expires_at
 //  $13 no_expiry $14 max_ttl s $15 schema version $16 actor $17 sudo_user
 //  $18 host $19 action $20 source $21 allow_from cidr[] literal $22 max_uses
+// An imported token (action import) is legacy: found by its digest alone.
 const std::string k_insert_sql =
   "with v as ("
   " select " + k_version_sql + " as ver, now() as now,"
@@ -30,10 +31,10 @@ const std::string k_insert_sql =
   "  else coalesce(now() + make_interval(secs => $11::bigint), $12::timestamptz) end as exp"
   "), ins as ("
   " insert into tokenadm.tokens (id, digest, hash_alg, key_id, owner, label, roles, scopes,"
-  "  contact, meta, created_at, created_by, expires_at, source, allow_from, max_uses)"
+  "  contact, meta, created_at, created_by, expires_at, source, allow_from, max_uses, legacy)"
   " select $1, $2, $3, $4, $5, $6, array(select jsonb_array_elements_text($7::jsonb)),"
   "  array(select jsonb_array_elements_text($8::jsonb)), $9, $10::jsonb, v.now, $16, v.exp, $20,"
-  "  $21::cidr[], $22::integer"
+  "  $21::cidr[], $22::integer, $19 = 'import'"
   " from v where v.ver = $15 and (v.exp is null or (v.exp > v.now"
   "  and v.exp <= v.now + make_interval(secs => $14::bigint)))"
   " on conflict do nothing"
@@ -383,7 +384,7 @@ ImportResult import_in(pqxx::transaction_base& tx, const std::vector<std::string
       // A digest already present (the same token imported before) is a
       // duplicate, not a collision: check it first.
       const auto dup = tx.exec_params1(
-        "select count(*) from tokenadm.tokens where digest = any($1::text[])",
+        "select count(*) from tokenadm.tokens where digest = any($1::text[]) and legacy",
         hex_array(hasher.candidates(token)));
       if (dup[0].as<int>() > 0) {
         ++result.duplicates;

@@ -143,29 +143,36 @@ std::vector<RevokeOutcome> revoke_matching(Db& db, const RevokeFilter& filter,
                       bulk_param(filter), reason, actor);
 }
 
-std::vector<RevokeOutcome> revoke_leaked(Db& db,
-                                          const std::vector<std::vector<StoredDigest>>& leaked,
+std::vector<RevokeOutcome> revoke_leaked(Db& db, const std::vector<LeakedToken>& leaked,
                                           const std::string& source, const Actor& actor)
 {
   check_text(source, "--source", 1024);
   if (leaked.empty()) {
     return {};
   }
-  // One row per candidate digest, numbered by the token it belongs to; the
-  // unique index on digest finds each. A digest is only taken with the
-  // algorithm and key it was made with, as verify does.
+  // One row per candidate digest, numbered by the token it belongs to. A
+  // token with an id is found by its id (and its digest then compared), a
+  // legacy one by its digest in the index of legacy rows. A digest is only
+  // taken with the algorithm and key it was made with, as verify does.
   json rows = json::array();
   for (std::size_t n = 0; n < leaked.size(); ++n) {
-    for (const auto& c : leaked[n]) {
-      rows.push_back({{"n", n}, {"alg", c.hash_alg}, {"key", c.key_id}, {"digest", c.hex}});
+    for (const auto& c : leaked[n].candidates) {
+      rows.push_back({{"n", n},
+                      {"id", leaked[n].id},
+                      {"alg", c.hash_alg},
+                      {"key", c.key_id},
+                      {"digest", c.hex}});
     }
   }
   const auto out = revoke_where(
     db,
     "select (array_agg(t.id) filter (where t.id is not null))[1] as id, r.n as ord"
-    " from jsonb_to_recordset($1::jsonb) as r(n bigint, alg text, key text, digest text)"
-    " left join tokenadm.tokens t on t.digest = r.digest and t.hash_alg = r.alg"
-    " and t.key_id = r.key group by r.n",
+    " from jsonb_to_recordset($1::jsonb) as r(n bigint, id text, alg text, key text, digest text)"
+    " left join lateral (select t.id from tokenadm.tokens t where r.id <> '' and t.id = r.id"
+    "  and t.digest = r.digest and t.hash_alg = r.alg and t.key_id = r.key"
+    "  union all select t.id from tokenadm.tokens t where r.id = '' and t.legacy"
+    "  and t.digest = r.digest and t.hash_alg = r.alg and t.key_id = r.key) t on true"
+    " group by r.n",
     rows.dump(), std::string("leaked"), actor,
     source.empty() ? std::nullopt : std::optional(json{{"source", source}}.dump()));
   if (out.size() != leaked.size()) {

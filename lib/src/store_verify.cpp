@@ -255,7 +255,8 @@ Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req
   const bool legacy = !looks_like_token(token);
   const auto id = legacy ? std::string() : parse_token(token).id;
   const auto candidates = hasher.candidates(token);
-  // Legacy tokens have no id in their text: found by digest instead. (The
+  // Legacy tokens have no id in their text: found by digest instead, among
+  // the rows marked legacy (the digest's index holds only those). (The
   // unnamed statement is planned with the values, so each branch gets its
   // index.) A read-only lookup; the row says whether a write is due (a
   // use-limited token's every use, otherwise last_used_at at most once a
@@ -269,7 +270,8 @@ Verified verify_token(Db& db, const std::string& token, const VerifyRequest& req
       "select v.ver, " + k_verify_cols + ", coalesce(" + k_address_ok
         + ", false), " + k_write_due + " from (select " + k_version_sql
         + " as ver) v left join (select * from tokenadm.tokens t"
-          " where ($1 <> '' and t.id = $1) or ($1 = '' and t.digest = any($2::text[])) limit 1) t"
+          " where ($1 <> '' and t.id = $1)"
+          " or ($1 = '' and t.digest = any($2::text[]) and t.legacy) limit 1) t"
           " on true",
       id, hex_array(candidates), nullable(req.address));
   });
@@ -426,7 +428,7 @@ std::vector<BatchAnswer> verify_batch(Db& db, const std::vector<std::string>& to
     legacy_digests.empty() ? probes("$1")
                            : "select " + k_version_sql + ", " + cols
                                + " from tokenadm.tokens t where t.id = any($1::text[])"
-                                 " or t.digest = any($2::text[])";
+                                 " or (t.digest = any($2::text[]) and t.legacy)";
   // The one write of a batch: the uses of use-limited tokens counted (under
   // a row lock, so concurrent batches and verifies never exceed a limit),
   // and last_used_at and the last address recorded, at most once a minute

@@ -49,8 +49,8 @@ public:
     if (m_seen.size() < k_max_seen) {
       m_seen.insert(key);
     }
+    m_leaked.push_back({id, std::move(candidates)});
     m_found.push_back({std::move(id), line});
-    m_digests.push_back(std::move(candidates));
     if (m_found.size() >= k_batch) {
       flush();
     }
@@ -67,7 +67,7 @@ public:
     if (!m_db) {
       m_db = connect(m_g);
     }
-    const auto out = tokenadm::revoke_leaked(*m_db, m_digests, m_o.source, m_actor);
+    const auto out = tokenadm::revoke_leaked(*m_db, m_leaked, m_o.source, m_actor);
     disarm_deadline();
     mark_committed();
     for (std::size_t i = 0; i < out.size(); ++i) {
@@ -83,7 +83,7 @@ public:
       }
     }
     m_found.clear();
-    m_digests.clear();
+    m_leaked.clear();
   }
 
   std::size_t total() const { return m_revoked + m_already + m_unknown; }
@@ -138,7 +138,7 @@ private:
   const tokenadm::Actor m_actor = tokenadm::current_actor();
   DbHandle m_db;
   std::vector<Found> m_found;
-  std::vector<std::vector<tokenadm::StoredDigest>> m_digests;
+  std::vector<tokenadm::LeakedToken> m_leaked;
   std::unordered_set<std::string> m_seen;
   std::size_t m_revoked = 0;
   std::size_t m_already = 0;

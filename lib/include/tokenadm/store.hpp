@@ -258,13 +258,19 @@ std::vector<RevokeOutcome> revoke_matching(Db& db, const RevokeFilter& filter,
                                            const std::optional<std::string>& reason,
                                            const Actor& actor);
 
-// revoke --leaked: each element of `leaked` is one token found in leaked
-// material, as the digests it could be stored under (Hasher::candidates).
-// Revokes the stored tokens they match (reason "leaked", `source` in the
-// audit rows' details) in one statement. One outcome per element, in
-// order; one matching no stored token is unknown, with an empty id.
-std::vector<RevokeOutcome> revoke_leaked(Db& db,
-                                          const std::vector<std::vector<StoredDigest>>& leaked,
+// One token found in leaked material: the id in its text (empty for a
+// legacy token) and the digests it could be stored under
+// (Hasher::candidates).
+struct LeakedToken {
+  std::string id;
+  std::vector<StoredDigest> candidates;
+};
+
+// revoke --leaked: revokes the stored tokens that `leaked` match (reason
+// "leaked", `source` in the audit rows' details) in one statement. One
+// outcome per element, in order; one matching no stored token is unknown,
+// with an empty id.
+std::vector<RevokeOutcome> revoke_leaked(Db& db, const std::vector<LeakedToken>& leaked,
                                           const std::string& source, const Actor& actor);
 
 // What revoke_matching would revoke.
