@@ -218,14 +218,20 @@ create index if not exists audit_token_ids_idx on tokenadm.audit using gin (toke
   // (legacy), are in the digest's unique index: every other token is found
   // by the id in its text. The index was as large as the table's rows and
   // every insert went to a random page of it: over half of a create --count
-  // into a table of 1,000,000 tokens. The rows already there read as legacy
-  // (the column's default when added), as version 1 did not record which
-  // were imported; new ones are not, unless import says so.
+  // into a table of 1,000,000 tokens. Imported rows are those whose source
+  // is not tokenadm's own (import came with version 2, as did source).
+  // verify reads legacy, so a change to it is announced (version 8).
   R"sql(
-alter table tokenadm.tokens add column if not exists legacy boolean not null default true;
-alter table tokenadm.tokens alter column legacy set default false;
+alter table tokenadm.tokens add column if not exists legacy boolean not null default false;
+update tokenadm.tokens set legacy = true where source not in ('tokenadm', 'bulk') and not legacy;
 create unique index if not exists tokens_legacy_digest_idx on tokenadm.tokens (digest) where legacy;
 alter table tokenadm.tokens drop constraint if exists tokens_digest_key;
+drop trigger if exists tokens_changed on tokenadm.tokens;
+create trigger tokens_changed
+  after update of id, digest, hash_alg, key_id, owner, roles, scopes, expires_at, revoked_at,
+    replaced_by, allow_from, max_uses, suspended_at, legacy or delete or truncate
+  on tokenadm.tokens for each statement execute function tokenadm.tokens_changed();
+alter table tokenadm.tokens enable always trigger tokens_changed;
 )sql",
 }};
 

@@ -143,22 +143,24 @@ std::vector<RevokeOutcome> revoke_matching(Db& db, const RevokeFilter& filter,
                       bulk_param(filter), reason, actor);
 }
 
-std::vector<RevokeOutcome> revoke_leaked(Db& db, const std::vector<LeakedToken>& leaked,
-                                          const std::string& source, const Actor& actor)
+std::vector<RevokeOutcome> revoke_leaked(Db& db, const std::vector<std::string>& leaked,
+                                          const Hasher& hasher, const std::string& source,
+                                          const Actor& actor)
 {
   check_text(source, "--source", 1024);
   if (leaked.empty()) {
     return {};
   }
-  // One row per candidate digest, numbered by the token it belongs to. A
-  // token with an id is found by its id (and its digest then compared), a
-  // legacy one by its digest in the index of legacy rows. A digest is only
-  // taken with the algorithm and key it was made with, as verify does.
+  // One row per candidate digest, numbered by the token it belongs to, with
+  // the id in its text ('' for a legacy token, as verify tells them apart).
+  // A digest is only taken with the algorithm and key it was made with, as
+  // verify does.
   json rows = json::array();
   for (std::size_t n = 0; n < leaked.size(); ++n) {
-    for (const auto& c : leaked[n].candidates) {
+    const auto id = looks_like_token(leaked[n]) ? parse_token(leaked[n]).id : std::string();
+    for (const auto& c : hasher.candidates(leaked[n])) {
       rows.push_back({{"n", n},
-                      {"id", leaked[n].id},
+                      {"id", id},
                       {"alg", c.hash_alg},
                       {"key", c.key_id},
                       {"digest", c.hex}});

@@ -138,16 +138,29 @@ create_token --owner one10
 run_token 0 audit --token "$TOK_ID" --format json
 expect_out "\"id\":\"$TOK_ID\""
 # Version 11: only legacy (imported) rows are in the digest's unique index.
-# The rows from before the upgrade count as legacy (so legacy-alice still
-# verifies, above); a token created since is not, one imported since is.
+# The upgrade marks the imported rows (source not tokenadm's own): the v3
+# fixture's imported token verifies, one-shot and in a batch, and
+# revoke --leaked --legacy finds it; tokens created before or since are not
+# legacy; one imported since is.
 sql11() { "$PGBIN/psql" -X -q -At -d "${DB}_v3" -c "$1"; }
 [ "$(sql11 "select indexdef from pg_indexes where schemaname = 'tokenadm' and indexname = 'tokens_legacy_digest_idx'")" \
   = "CREATE UNIQUE INDEX tokens_legacy_digest_idx ON tokenadm.tokens USING btree (digest) WHERE legacy" ] \
   || fail "no unique index of legacy digests after the upgrade"
 [ "$(sql11 "select count(*) from pg_constraint where conname = 'tokens_digest_key'")" = 0 ] \
   || fail "every digest is still in a unique index after the upgrade"
-[ "$(sql11 "select string_agg(owner || '=' || legacy, ' ' order by owner) from tokenadm.tokens where owner in ('legacy-alice', 'v3-bob', 'one10')")" \
-  = "legacy-alice=true one10=false v3-bob=true" ] || fail "which rows are legacy after the upgrade"
+[ "$(sql11 "select string_agg(owner || '=' || legacy, ' ' order by owner) from tokenadm.tokens where owner in ('imported-v3', 'legacy-alice', 'v3-bob', 'one10')")" \
+  = "imported-v3=true legacy-alice=false one10=false v3-bob=false" ] || fail "which rows are legacy after the upgrade"
+IMP3=$(sed -n 2p "$fixtures/schema-v3.tokens.rev" | rev)
+remember_secret "$IMP3"
+run_token 0 verify <<<"$IMP3"
+expect_out_exactly imported-v3
+run_token 0 verify --batch --no-touch <<<"$IMP3"
+expect_out_exactly "ok imp3V3xLeg imported-v3"
+# A change to legacy is announced to serve's caches, as one to a column a
+# verify reads.
+"$PGBIN/psql" -X -q -d "${DB}_v3" -c "listen tokenadm_tokens" \
+  -c "update tokenadm.tokens set legacy = legacy where owner = 'imported-v3'" -c "select 1" >"$TMP/out" 2>&1
+grep -q 'Asynchronous notification "tokenadm_tokens"' "$TMP/out" || fail "a change to legacy was not announced"
 LEG11=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 40)
 remember_secret "$LEG11"
 run_token 0 import --owner legacy11 <<<"$LEG11"
@@ -156,4 +169,10 @@ run_token 0 verify <<<"$LEG11"
 expect_out_exactly legacy11
 run_token 0 import --owner legacy11 <<<"$LEG11"
 expect_err '0 token\(s\), 1 already present'
+printf '%s\n%s\n' "$IMP3" "$LEG11" >"$TMP/leak"
+run_token 0 revoke --leaked --legacy --from "$TMP/leak"
+expect_out '^revoked imp3V3xLeg imported-v3$'
+expect_out '^revoked [A-Za-z0-9]{10} legacy11$'
+run_token 2 verify <<<"$IMP3"
+expect_err '^token: revoked'
 pass

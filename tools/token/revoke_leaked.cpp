@@ -1,6 +1,6 @@
 // token revoke --leaked: revokes the tokens whose values turn up in leaked
 // text, streamed (constant memory whatever the input's size) and looked up
-// by digest a batch at a time.
+// a batch at a time.
 #include "common.hpp"
 
 #include <tokenadm/digest.hpp>
@@ -41,15 +41,14 @@ public:
   // legacy token).
   void add(std::string id, std::uint64_t line, std::string_view token)
   {
-    auto candidates = m_hasher.candidates(token);
-    const auto& key = candidates.front().hex;
+    const auto key = m_hasher.candidates(token).front().hex;
     if (m_seen.count(key) > 0) {
       return;
     }
     if (m_seen.size() < k_max_seen) {
       m_seen.insert(key);
     }
-    m_leaked.push_back({id, std::move(candidates)});
+    m_leaked.emplace_back(token);
     m_found.push_back({std::move(id), line});
     if (m_found.size() >= k_batch) {
       flush();
@@ -67,7 +66,7 @@ public:
     if (!m_db) {
       m_db = connect(m_g);
     }
-    const auto out = tokenadm::revoke_leaked(*m_db, m_leaked, m_o.source, m_actor);
+    const auto out = tokenadm::revoke_leaked(*m_db, m_leaked, m_hasher, m_o.source, m_actor);
     disarm_deadline();
     mark_committed();
     for (std::size_t i = 0; i < out.size(); ++i) {
@@ -138,7 +137,7 @@ private:
   const tokenadm::Actor m_actor = tokenadm::current_actor();
   DbHandle m_db;
   std::vector<Found> m_found;
-  std::vector<tokenadm::LeakedToken> m_leaked;
+  std::vector<std::string> m_leaked;
   std::unordered_set<std::string> m_seen;
   std::size_t m_revoked = 0;
   std::size_t m_already = 0;

@@ -258,19 +258,15 @@ std::vector<RevokeOutcome> revoke_matching(Db& db, const RevokeFilter& filter,
                                            const std::optional<std::string>& reason,
                                            const Actor& actor);
 
-// One token found in leaked material: the id in its text (empty for a
-// legacy token) and the digests it could be stored under
-// (Hasher::candidates).
-struct LeakedToken {
-  std::string id;
-  std::vector<StoredDigest> candidates;
-};
-
-// revoke --leaked: revokes the stored tokens that `leaked` match (reason
-// "leaked", `source` in the audit rows' details) in one statement. One
-// outcome per element, in order; one matching no stored token is unknown,
-// with an empty id.
-std::vector<RevokeOutcome> revoke_leaked(Db& db, const std::vector<LeakedToken>& leaked,
+// revoke --leaked: `leaked` are tokens found in leaked material (tokenadm
+// tokens, whose check characters the caller has verified, or legacy ones).
+// Revokes the stored tokens they match (reason "leaked", `source` in the
+// audit rows' details) in one statement: a token with an id is found by its
+// id and then its digest compared, a legacy one by its digest (Hasher::
+// candidates) among legacy rows. One outcome per element, in order; one
+// matching no stored token is unknown, with an empty id.
+std::vector<RevokeOutcome> revoke_leaked(Db& db, const std::vector<std::string>& leaked,
+                                          const Hasher& hasher,
                                           const std::string& source, const Actor& actor);
 
 // What revoke_matching would revoke.
