@@ -299,6 +299,11 @@ int run_batch(const Globals& g, const VerifyOptions& o, const tokenadm::VerifyRe
 
     for (std::size_t start = 0; start < lines.size(); start += k_max_batch) {
       const std::size_t end = std::min(lines.size(), start + k_max_batch);
+      // Nobody left to read the answers (the web server died): stop before
+      // the check counts a use or records a last use for them. One that
+      // goes while a batch is checked still sees its uses counted (the
+      // safe way: an answer is never given for a use not counted).
+      require_writable(STDOUT_FILENO, "answers");
       std::vector<std::string> tokens;
       std::vector<std::string> addresses;
       bool any_address = false;

@@ -3,6 +3,8 @@
 
 #include <tokenadm/errors.hpp>
 
+#include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -35,6 +37,21 @@ void write_fully(int fd, const std::string& text, const std::string& what)
       throw tokenadm::Error("output", "cannot write " + what + ": " + std::strerror(errno));
     }
     done += static_cast<std::size_t>(n);
+  }
+}
+
+void require_writable(int fd, const std::string& what)
+{
+  int error = 0;
+  const int flags = ::fcntl(fd, F_GETFL);
+  pollfd p{fd, POLLOUT, 0};
+  if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY) {
+    error = EBADF;
+  } else if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) {
+    error = EPIPE;
+  }
+  if (error != 0) {
+    throw tokenadm::Error("output", "cannot write " + what + ": " + std::strerror(error));
   }
 }
 
