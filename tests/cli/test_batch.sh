@@ -344,13 +344,14 @@ run_token 0 verify <<<"$AFO"
 # a new connection (which would count the use a second time had the first
 # commit been applied). A deferred trigger holds the commit open while the
 # session is terminated.
-# terminate_sleeper: once a session sleeps in a test trigger, terminates it.
+# terminate_sleeper: once a session of this test's database sleeps in a test
+# trigger, terminates it (other tests run on the same server at once).
 terminate_sleeper() {
   for _ in $(seq 50); do
-    [ "$(sql "select count(*) from pg_stat_activity where wait_event = 'PgSleep'")" = 1 ] && break
+    [ "$(sql "select count(*) from pg_stat_activity where wait_event = 'PgSleep' and datname = current_database()")" = 1 ] && break
     sleep 0.1
   done
-  sql "select pg_terminate_backend(pid) from pg_stat_activity where wait_event = 'PgSleep'" >/dev/null
+  sql "select pg_terminate_backend(pid) from pg_stat_activity where wait_event = 'PgSleep' and datname = current_database()" >/dev/null
 }
 create_token --owner indoubt --label warm
 WARM=$TOK

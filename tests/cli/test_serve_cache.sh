@@ -65,7 +65,7 @@ wait_log 'cache: on' 1
 [ "$(metric tokenadm_cache_enabled)" = 1 ] || fail "the cache is not enabled"
 [ "$(metric tokenadm_cache_listening)" = 1 ] || fail "the cache is not listening"
 # the listening connection is named for pg_stat_activity
-[ "$(sql "select count(*) from pg_stat_activity where application_name = 'tokenadm serve cache'")" = 1 ] \
+[ "$(sql "select count(*) from pg_stat_activity where application_name = 'tokenadm serve cache' and datname = current_database()")" = 1 ] \
   || fail "no listening connection named 'tokenadm serve cache'"
 
 # --- the second request is answered from memory: no lookup
@@ -145,7 +145,7 @@ wait_log 'cache: on' 2
 create_token --owner frank
 F=$TOK
 expect_status 200 "$U/verify" -H @"$(bearer "$F")"
-sql "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'tokenadm serve cache'" >/dev/null
+sql "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'tokenadm serve cache' and datname = current_database()" >/dev/null
 wait_log 'cache: off.*lost the listening connection' 1
 [ "$(metric tokenadm_cache_entries)" = 0 ] || fail "entries kept after the listening connection was lost"
 wait_log 'cache: on' 3
