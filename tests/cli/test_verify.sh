@@ -93,4 +93,16 @@ run_token 0 verify <<<"$SCOPED
 second line"
 expect_out_exactly scoped
 
+# Standard output closed: verify fails (2) before it counts a use, as the
+# owner cannot be printed.
+create_token --owner closedout --max-uses 5
+set +e
+"$TOKEN" verify <<<"$TOK" >&- 2>"$TMP/err"
+rc=$?
+set -e
+[ "$rc" = 2 ] || fail "verify exited $rc with stdout closed"
+check_clean "$TMP/err"; expect_one_line_err; expect_err '^token: cannot write to stdout: Bad file descriptor$'
+[ "$(sql "select uses || ' ' || (last_used_at is null) from tokenadm.tokens where id = '$TOK_ID'")" = "0 true" ] \
+  || fail "a use was counted by a verify that could not answer"
+
 pass

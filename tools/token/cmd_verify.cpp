@@ -404,6 +404,9 @@ Command setup_verify(CLI::App& app, Globals& g)
             const auto token = tokenadm::token_from_input(read_token_input(*o), o->header);
             // Shape and checksum first: a mistyped token costs no connection.
             tokenadm::precheck_token(token);
+            // Standard output closed: the owner could not be printed, and
+            // a failure must not have counted a use or recorded a last use.
+            require_writable(STDOUT_FILENO, "to stdout");
             auto db = connect_verify(g);
             const auto v = tokenadm::verify_token(*db, token, req, tokenadm::Hasher(g.cfg));
             if (v.replaced_by) {
