@@ -411,7 +411,7 @@ PY
 rc=$?
 set -e
 [ "$rc" = 2 ] || fail "verify --batch exited $rc with its reader gone"
-check_clean "$TMP/err"; expect_one_line_err; expect_err '^token: cannot write answers: Broken pipe$'
+check_clean "$TMP/err"; expect_one_line_err; expect_err '^token: cannot write answers: the reader has gone$'
 set +e
 "$TOKEN" verify --batch <<<"$TOK" >&- 2>"$TMP/err"
 rc=$?

@@ -99,15 +99,17 @@ grep -qF "$P_ID" "$TOKENADM_TEST_PGDIR/server.log" || fail "log_statement=all di
 "$PGBIN/psql" -X -q -d "$DB" -c "select pg_advisory_lock(hashtextextended('tokenadm notify', 7107))" \
   -c "select pg_sleep(120)" >/dev/null 2>&1 &
 HOLDER=$!
+# This test's database only: other tests take advisory locks at once (init, create).
+this_db="(select oid from pg_database where datname = current_database())"
 for _ in $(seq 100); do
-  [ "$(sql "select count(*) from pg_locks where locktype = 'advisory' and granted")" = 1 ] && break
+  [ "$(sql "select count(*) from pg_locks where locktype = 'advisory' and granted and database = $this_db")" = 1 ] && break
   sleep 0.1
 done
 run_token 0 notify
 expect_err 'another token notify is running: this one does nothing'; expect_no_out
 run_token 0 notify --format json
 expect_out_exactly '{"dry_run":false,"notices":[],"revoked":[]}'
-sql "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory'" >/dev/null
+sql "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and database = $this_db" >/dev/null
 wait "$HOLDER" 2>/dev/null || true
 run_token 0 notify
 expect_err '^token: sent 0 notice'

@@ -253,9 +253,11 @@ void set_quiet(bool quiet);
 // `what` named on failure; write_fully writes all of `text`.
 std::size_t read_some(int fd, char* buf, std::size_t size, const std::string& what);
 void write_fully(int fd, const std::string& text, const std::string& what);
-// Throws as write_fully would when `fd` can already be seen to take no
-// more: a pipe or socket whose reader is gone, a descriptor open only for
-// reading (a closed stdout, see init_process). A full disk is not seen.
+// Throws Error("output") when `fd` can already be seen to take no more: a
+// pipe whose reader is gone, a socket shut down both ways, a hung-up
+// terminal, a descriptor open only for reading (a closed stdout, see
+// init_process). A full disk is not seen, nor a TCP peer that has closed
+// (until a write draws its reset).
 void require_writable(int fd, const std::string& what);
 
 // Buffered lines from a file descriptor, each at most `limit` bytes: a

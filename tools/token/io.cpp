@@ -42,16 +42,13 @@ void write_fully(int fd, const std::string& text, const std::string& what)
 
 void require_writable(int fd, const std::string& what)
 {
-  int error = 0;
   const int flags = ::fcntl(fd, F_GETFL);
-  pollfd p{fd, POLLOUT, 0};
   if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY) {
-    error = EBADF;
-  } else if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) {
-    error = EPIPE;
+    throw tokenadm::Error("output", "cannot write " + what + ": " + std::strerror(EBADF));
   }
-  if (error != 0) {
-    throw tokenadm::Error("output", "cannot write " + what + ": " + std::strerror(error));
+  pollfd p{fd, POLLOUT, 0};
+  if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) {
+    throw tokenadm::Error("output", "cannot write " + what + ": the reader has gone");
   }
 }
 
