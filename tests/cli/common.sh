@@ -71,6 +71,17 @@ run() {
 # run_token WANT ARGS...: run, for the token binary.
 run_token() { local want=$1; shift; run "$want" "$TOKEN" "$@"; }
 
+# run_reader_gone WANT ARGS...: run_token WANT ARGS with standard output a
+# pipe whose reader has already gone (stdin inherited).
+run_reader_gone() {
+  local want=$1
+  shift
+  run "$want" python3 -c 'import os, subprocess, sys
+r, w = os.pipe()
+os.close(r)
+sys.exit(subprocess.call(sys.argv[1:], stdout=w))' "$TOKEN" "$@"
+}
+
 # bounded SECONDS WANT ARGS...: run_token WANT ARGS under `timeout SECONDS`.
 # A hang guard, never a speed test: pick a bound far above any real run.
 bounded() {

@@ -393,31 +393,10 @@ expect_err '^token: lost the connection while a use was being counted; the outco
 # is closed): verify --batch fails before the check, so no use is counted
 # and no last use recorded for answers nobody can read.
 create_token --owner noreader --max-uses 5
-set +e
-python3 - "$TOKEN" "$TOK" >"$TMP/out" 2>"$TMP/err" <<'PY'
-import os, subprocess, sys, time
-token, tok = sys.argv[1], sys.argv[2]
-r, w = os.pipe()
-p = subprocess.Popen([token, "verify", "--batch"], stdin=subprocess.PIPE, stdout=w,
-                     stderr=subprocess.PIPE)
-os.close(w)
-os.close(r)
-p.stdin.write((tok + "\n").encode())
-p.stdin.close()
-err = p.stderr.read().decode()
-sys.stderr.write(err)
-sys.exit(p.wait())
-PY
-rc=$?
-set -e
-[ "$rc" = 2 ] || fail "verify --batch exited $rc with its reader gone"
-check_clean "$TMP/err"; expect_one_line_err; expect_err '^token: cannot write answers: the reader has gone$'
-set +e
-"$TOKEN" verify --batch <<<"$TOK" >&- 2>"$TMP/err"
-rc=$?
-set -e
-[ "$rc" = 2 ] || fail "verify --batch exited $rc with stdout closed"
-check_clean "$TMP/err"; expect_one_line_err; expect_err '^token: cannot write answers: Bad file descriptor$'
+run_reader_gone 2 verify --batch <<<"$TOK"
+expect_one_line_err; expect_err '^token: cannot write answers: the reader has gone$'
+run 2 sh -c '"$0" verify --batch >&-' "$TOKEN" <<<"$TOK"
+expect_one_line_err; expect_err '^token: cannot write answers: Bad file descriptor$'
 [ "$(sql "select uses || ' ' || (last_used_at is null) from tokenadm.tokens where id = '$TOK_ID'")" = "0 true" ] \
   || fail "a use was counted for an answer nobody could read"
 run_token 0 verify --batch <<<"$TOK"

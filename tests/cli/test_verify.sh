@@ -96,31 +96,13 @@ expect_out_exactly scoped
 # Standard output closed: verify fails (2) before it counts a use, as the
 # owner cannot be printed.
 create_token --owner closedout --max-uses 5
-set +e
-"$TOKEN" verify <<<"$TOK" >&- 2>"$TMP/err"
-rc=$?
-set -e
-[ "$rc" = 2 ] || fail "verify exited $rc with stdout closed"
-check_clean "$TMP/err"; expect_one_line_err; expect_err '^token: cannot write to stdout: Bad file descriptor$'
+run 2 sh -c '"$0" verify >&-' "$TOKEN" <<<"$TOK"
+expect_one_line_err; expect_err '^token: cannot write to stdout: Bad file descriptor$'
 [ "$(sql "select uses || ' ' || (last_used_at is null) from tokenadm.tokens where id = '$TOK_ID'")" = "0 true" ] \
   || fail "a use was counted by a verify that could not answer"
 # The same when the pipe's reader is gone.
-set +e
-python3 - "$TOKEN" "$TOK" 2>"$TMP/err" <<'PY'
-import os, subprocess, sys
-token, tok = sys.argv[1], sys.argv[2]
-r, w = os.pipe()
-os.close(r)
-p = subprocess.Popen([token, "verify"], stdin=subprocess.PIPE, stdout=w, stderr=subprocess.PIPE)
-os.close(w)
-_, err = p.communicate((tok + "\n").encode())
-sys.stderr.write(err.decode())
-sys.exit(p.returncode)
-PY
-rc=$?
-set -e
-[ "$rc" = 2 ] || fail "verify exited $rc with its reader gone"
-check_clean "$TMP/err"; expect_one_line_err; expect_err '^token: cannot write to stdout: the reader has gone$'
+run_reader_gone 2 verify <<<"$TOK"
+expect_one_line_err; expect_err '^token: cannot write to stdout: the reader has gone$'
 [ "$(sql "select uses from tokenadm.tokens where id = '$TOK_ID'")" = 0 ] \
   || fail "a use was counted by a verify whose reader was gone"
 
